@@ -1,0 +1,1 @@
+"""Sub-commands of `facekd` (see facekd.cli)."""
