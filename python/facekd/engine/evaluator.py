@@ -1,0 +1,292 @@
+"""Evaluate a landmark predictor on a dataset: per-face NME, per-subset tables (NME, FR, AUC), JSON
+and Markdown reports, CED plot and a contact sheet of the worst faces."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from facekd.codecs import HeatmapCodec
+from facekd.engine.metrics import auc, failure_rate, nme
+from facekd.errors import FacekdError
+from facekd.schemes import LandmarkScheme, as_scheme, common_points, convert
+
+__all__ = ["EvalResult", "evaluate", "MeanShapePredictor", "predict_points", "subset_table",
+           "THRESHOLDS"]
+
+THRESHOLDS = (0.10, 0.08)
+
+
+def subset_table(nmes: np.ndarray, subsets: Sequence[Sequence[str]]) -> dict[str, dict[str, float]]:
+    """``{"all": row, subset: row, ...}`` with row = n, nme, fr@0.10, fr@0.08, auc@0.10, auc@0.08."""
+    e = np.asarray(nmes, dtype=np.float64)
+    groups: dict[str, list[int]] = {"all": list(range(len(e)))}
+    for i, ss in enumerate(subsets):
+        for s in ss:
+            groups.setdefault(s, []).append(i)
+    table = {}
+    for name, idx in groups.items():
+        sub = e[idx]
+        row: dict[str, float] = {"n": int(len(sub)), "nme": float(sub.mean())}
+        for t in THRESHOLDS:
+            row[f"fr@{t:.2f}"] = failure_rate(sub, t)
+        for t in THRESHOLDS:
+            row[f"auc@{t:.2f}"] = auc(sub, t)
+        table[name] = row
+    return table
+
+
+@dataclass
+class EvalResult:
+    """Per-face predictions and errors plus the per-subset summary (fractions, not percent)."""
+
+    nme: np.ndarray                 # [N]
+    pred: np.ndarray                # [N, K, 2] image coords, data scheme (NaN = not predicted)
+    gt: np.ndarray                  # [N, K, 2]
+    paths: list[str]
+    subsets: list[list[str]]
+    table: dict[str, dict[str, float]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, per_face: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {"settings": self.settings, "table": self.table}
+        if per_face:
+            d["faces"] = [{"path": p, "subsets": s, "nme": float(e)}
+                          for p, s, e in zip(self.paths, self.subsets, self.nme)]
+        return d
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    def to_markdown(self) -> str:
+        s = self.settings
+        head = (f"**{s.get('model', 'model')}** on `{s.get('data', '?')}` ({s.get('scheme', '?')}, "
+                f"{s.get('norm', 'interocular')} NME, decode {s.get('decode') or '-'}, flip test "
+                f"{'on' if s.get('flip_test') else 'off'})\n\n")
+        cols = ["subset", "faces", "NME %", "FR@0.10 %", "FR@0.08 %", "AUC@0.10", "AUC@0.08"]
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for name, r in self.table.items():
+            lines.append(f"| {name} | {r['n']} | {100 * r['nme']:.2f} | {100 * r['fr@0.10']:.2f} | "
+                         f"{100 * r['fr@0.08']:.2f} | {r['auc@0.10']:.4f} | {r['auc@0.08']:.4f} |")
+        return head + "\n".join(lines) + "\n"
+
+    def write_markdown(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_markdown(), encoding="utf-8")
+        return path
+
+    def write_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["index", "path", "subsets", "nme"])
+            for i, (p, s, e) in enumerate(zip(self.paths, self.subsets, self.nme)):
+                w.writerow([i, p, ";".join(s), f"{e:.6f}"])
+        return path
+
+    def save(self, out_dir: str | Path, dataset=None, *, worst_n: int = 16,
+             name: str | None = None) -> dict[str, Path]:
+        """Write results.json, results.md, per_face.csv, ced.png and (given the base dataset)
+        worst.png into ``out_dir``."""
+        from facekd.engine.plots import plot_ced, worst_faces_sheet
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {
+            "json": self.write_json(out / "results.json"),
+            "markdown": self.write_markdown(out / "results.md"),
+            "csv": self.write_csv(out / "per_face.csv"),
+            "ced": plot_ced({name or self.settings.get("model", "model"): self.nme}, out / "ced.png",
+                            title="CED on " + "/".join(Path(str(self.settings.get("data", ""))).parts[-2:])),
+        }
+        if dataset is not None and worst_n > 0:
+            scheme = getattr(dataset, "scheme", None) or as_scheme(self.settings["scheme"])
+            files["worst"] = worst_faces_sheet(dataset, self.pred, self.nme, out / "worst.png",
+                                               n=worst_n, scheme=scheme)
+        return files
+
+
+# ---------------------------------------------------------------------------------------------
+
+class MeanShapePredictor:
+    """Baseline: always predicts the mean training shape (in crop coordinates), rendered as
+    heatmaps through the codec."""
+
+    def __init__(self, mean_shape_crop: np.ndarray, codec: HeatmapCodec):
+        self.mean_shape = np.asarray(mean_shape_crop, dtype=np.float32)
+        self.codec = codec
+        self.heatmaps, _ = codec.encode(self.mean_shape)
+
+    @classmethod
+    def from_dataset(cls, dataset, codec: HeatmapCodec, *, crop_scale: float = 1.25,
+                     box_from: str = "landmarks") -> "MeanShapePredictor":
+        """Mean of the landmarks in crop coordinates over a loader's faces (reads annotations
+        only, no image)."""
+        from facekd import kernels
+        from facekd.data.base import box_from_points, transform_points
+
+        records = getattr(dataset, "records", None)
+        if records is None:
+            raise FacekdError("mean-shape baseline: the training data must be a facekd loader")
+        acc = []
+        for r in records:
+            box = box_from_points(r.landmarks) if (box_from == "landmarks" or r.box is None) else r.box
+            aff = kernels.box_to_affine(np.asarray(box, dtype=np.float32), scale=crop_scale,
+                                        out_size=codec.input_size)
+            acc.append(transform_points(r.landmarks, kernels.affine_invert(aff)))
+        mean = np.nanmean(np.stack(acc), axis=0)
+        if not np.isfinite(mean).all():
+            raise FacekdError("mean-shape baseline: some point is never labelled in the training data")
+        return cls(mean, codec)
+
+    def __call__(self, crops):
+        import torch
+
+        n = crops.shape[0]
+        return torch.from_numpy(np.broadcast_to(self.heatmaps, (n,) + self.heatmaps.shape).copy())
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _as_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        return x.detach().to("cpu").float().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _run(predictor: Callable, x):
+    """Call the predictor (a torch module runs in eval mode on its own device, without grad)."""
+    import torch
+
+    if isinstance(predictor, torch.nn.Module):
+        p = next(iter(predictor.parameters()), None)
+        if p is not None:
+            x = x.to(p.device)
+        with torch.inference_mode():
+            return predictor(x)
+    return predictor(x)
+
+
+def predict_points(predictor: Callable, crops, affines: np.ndarray, *, output_type: str = "heatmap",
+                   codec: HeatmapCodec | None = None, input_size: int | None = None,
+                   flip_perm: Sequence[int] | None = None) -> np.ndarray:
+    """Image-coordinate points [N, K, 2] (model scheme) for a batch of crops [N, 3, S, S].
+
+    ``flip_perm`` turns on flip testing: the mirrored crop is predicted too, mirrored back,
+    re-indexed with the permutation and averaged with the plain output (heatmaps are averaged
+    before decoding)."""
+    from facekd import kernels
+
+    out = _as_numpy(_run(predictor, crops))
+    if flip_perm is not None:
+        out_f = _as_numpy(_run(predictor, crops.flip(-1)))
+        perm = list(flip_perm)
+        if output_type == "heatmap":
+            out_f = out_f[:, perm, :, ::-1]
+        else:  # crop-normalised coordinates (u + 0.5) / S: mirror is 1 - u
+            out_f = out_f[:, perm].copy()
+            out_f[..., 0] = 1.0 - out_f[..., 0]
+        out = 0.5 * (out + out_f)
+    if output_type == "heatmap":
+        if codec is None:
+            raise FacekdError("heatmap outputs need a codec")
+        if out.ndim != 4:
+            raise FacekdError(f"the model returned shape {out.shape}; expected heatmaps [N, K, h, w]")
+        pts, _ = codec.decode(np.ascontiguousarray(out), affines)
+        return pts
+    if output_type == "coords":
+        if out.ndim != 3 or out.shape[-1] != 2:
+            raise FacekdError(f"the model returned shape {out.shape}; expected coordinates [N, K, 2]")
+        s = input_size or (codec.input_size if codec else None)
+        if s is None:
+            raise FacekdError("coordinate outputs need input_size")
+        uv = out * s - 0.5
+        return np.stack([kernels.points_transform(np.ascontiguousarray(uv[i], dtype=np.float32),
+                                                  np.ascontiguousarray(affines[i], dtype=np.float32))
+                         for i in range(len(uv))]).astype(np.float32)
+    raise FacekdError(f"unknown output_type {output_type!r} (heatmap or coords)")
+
+
+def evaluate(predictor: Callable, dataset, codec: HeatmapCodec | None, scheme: LandmarkScheme | str,
+             batch_size: int = 32, flip_test: bool = False, *, norm: str = "interocular",
+             output_type: str = "heatmap", model_scheme: LandmarkScheme | str | None = None,
+             input_size: int | None = None, crop_scale: float = 1.25, box_from: str = "landmarks",
+             num_workers: int = 0, progress: bool = True, settings: dict[str, Any] | None = None
+             ) -> EvalResult:
+    """Run ``predictor`` (crops float32 tensor [N, 3, S, S] -> heatmaps [N, K, h, w], or
+    crop-normalised coords [N, K, 2] with ``output_type="coords"``) over every face of ``dataset``
+    (a loader, or a ready :class:`~facekd.data.CropDataset`) and score it.
+
+    ``scheme`` is the data's scheme; a model with another ``model_scheme`` is scored on the points
+    the two share. Bad samples raise (no silent number).
+    """
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from facekd.data.crop import CropDataset
+
+    data_scheme = as_scheme(scheme)
+    m_scheme = as_scheme(model_scheme) if model_scheme is not None else data_scheme
+    if m_scheme.name != data_scheme.name:
+        common_points(m_scheme, data_scheme)  # raises early when there is no correspondence
+    if isinstance(dataset, CropDataset):
+        crops, base = dataset, dataset.base
+        if not crops.strict or crops.augment is not None:
+            raise FacekdError("evaluate: the CropDataset must be strict and without augmentation")
+    else:
+        base = dataset
+        if input_size is None:
+            if codec is None:
+                raise FacekdError("evaluate: pass a codec or input_size")
+            input_size = codec.input_size
+        crops = CropDataset(base, None, data_scheme, augment=None, crop_scale=crop_scale,
+                            box_from=box_from, strict=True, input_size=input_size)
+    size = crops.input_size
+    if len(crops) == 0:
+        raise FacekdError("evaluate: the dataset is empty")
+    loader = DataLoader(crops, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    preds, gts = [], []
+    perm = m_scheme.flip_perm if flip_test else None
+    for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress):
+        x = batch["image"]
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(x)
+        pts = predict_points(predictor, x, batch["affine"].numpy(), output_type=output_type,
+                             codec=codec, input_size=size, flip_perm=perm)
+        if m_scheme.name != data_scheme.name:
+            pts = convert(pts, m_scheme, data_scheme, fill=np.nan)
+        preds.append(pts)
+        gts.append(batch["landmarks"].numpy())
+    pred = np.concatenate(preds).astype(np.float32)
+    gt = np.concatenate(gts).astype(np.float32)
+    if pred.shape != gt.shape:
+        raise FacekdError(f"evaluate: predictions {pred.shape} do not match ground truth {gt.shape}; "
+                          "is the model's scheme right?")
+    e = nme(pred, gt, data_scheme, norm=norm)
+    records = getattr(base, "records", None)
+    if records is not None:
+        paths = [r.meta.get("path", r.image_path) for r in records]
+        subsets = [list(r.meta.get("subsets", ())) for r in records]
+    else:
+        metas = [base[i]["meta"] for i in range(len(base))]
+        paths = [m.get("path", str(i)) for i, m in enumerate(metas)]
+        subsets = [list(m.get("subsets", ())) for m in metas]
+    st = {"scheme": data_scheme.name, "model_scheme": m_scheme.name, "norm": norm,
+          "flip_test": bool(flip_test), "output_type": output_type,
+          "decode": codec.decode_mode if (codec is not None and output_type == "heatmap") else None,
+          "codec": codec.to_dict() if codec is not None else None, "input_size": size,
+          "crop_scale": crops.crop_scale, "box_from": crops.box_from, "faces": int(len(e))}
+    st.update(settings or {})
+    return EvalResult(nme=e, pred=pred, gt=gt, paths=paths, subsets=subsets,
+                      table=subset_table(e, subsets), settings=st)
