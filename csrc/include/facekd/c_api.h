@@ -58,8 +58,9 @@ typedef enum fk_decode_mode {
    * neighbour (no move when the neighbours are equal). */
   FK_DECODE_ARGMAX = 0,
   /* DARK (Zhang et al., CVPR 2020): argmax, then a second-order Taylor step on the log of the
-   * Gaussian-blurred heatmap around the peak. The blur (sigma = blur_sigma, radius
-   * ceil(3*blur_sigma), zero outside the map) is evaluated only at the 13 positions needed
+   * Gaussian-blurred heatmap around the peak. The blur (separable, per axis the normalised kernel
+   * exp(-d^2 / (2 blur_sigma^2)) for |d| <= ceil(3*blur_sigma), weights summing to 1; zero outside
+   * the map; computed in double precision) is evaluated only at the 13 positions needed
    * (peak, +-1, +-2 on each axis, 4 diagonals); positions outside the map take the value of the
    * nearest in-map position (edge padding). Values are clamped to >= 1e-10 before the log.
    * Derivatives: dx = (L[x+1]-L[x-1])/2, dxx = (L[x+2]-2L[x]+L[x-2])/4,
@@ -75,7 +76,7 @@ typedef enum fk_decode_mode {
 
 typedef struct fk_decode_params {
   fk_decode_mode mode;
-  float blur_sigma; /* DARK only, > 0; the codec passes its target sigma */
+  float blur_sigma; /* DARK only, in (0, 1000]; the codec passes its target sigma */
   float beta;       /* SOFTARGMAX only, > 0 */
 } fk_decode_params;
 
@@ -119,10 +120,11 @@ typedef struct fk_image {
 typedef struct fk_crop_params {
   int out_size;      /* S: output is [C, S, S] */
   int out_channels;  /* 3 (RGB order, whatever the input format) or 1 (gray: BT.601 luma
-                        0.299 R + 0.587 G + 0.114 B for colour inputs) */
+                        0.299 R + 0.587 G + 0.114 B for colour inputs, the value for GRAY8) */
   float mean[3];     /* normalisation: out = (v / 255 - mean[c]) / std[c]; 1 channel uses [0] */
   float std[3];      /* all > 0 */
-  float border_value; /* value (0..255 pixel units, all channels) of samples outside the image */
+  float border_value; /* value (within [0, 255], pixel units, all channels) of samples outside the
+                         image */
 } fk_crop_params;
 
 /* Defaults: out_size 256, 3 channels, ImageNet mean/std, border 0. */
@@ -147,7 +149,9 @@ FK_API fk_status fk_crop_affine(const fk_image* image, const float crop_to_image
                                 const fk_crop_params* params, float* out);
 
 /* fk_box_to_affine + fk_crop_affine, with box validation: w, h > 0 and finite, and the box must
- * overlap the image (a box entirely outside the image is FK_ERR_INVALID_ARGUMENT).
+ * overlap the image, i.e. [x, x+w] x [y, y+h] must intersect [-0.5, W-0.5] x [-0.5, H-0.5] with a
+ * positive area (a box entirely outside the image, or only touching its edge, is
+ * FK_ERR_INVALID_ARGUMENT).
  * crop_to_image (out, may be NULL): the affine used. */
 FK_API fk_status fk_crop_box(const fk_image* image, const float box[4], float scale,
                              float rotation_deg, int flip, const fk_crop_params* params,
@@ -160,19 +164,21 @@ FK_API fk_status fk_crop_box(const fk_image* image, const float box[4], float sc
 /* Inverse of a 2x3 affine. Singular (|det| < 1e-12) -> FK_ERR_INVALID_ARGUMENT. */
 FK_API fk_status fk_affine_invert(const float affine[6], float inverse[6]);
 
-/* out[i] = A * (pts[i], 1); pts, out: [n, 2]; may alias. n >= 0. */
+/* out[i] = A * (pts[i], 1); pts, out: [n, 2]; may alias. n >= 0 (pts/out may be NULL when n == 0).
+ * The affine must be finite; non-finite points are not checked and propagate. */
 FK_API fk_status fk_points_transform(const float* pts, int n, const float affine[6], float* out);
 
 /* Heatmap coordinates -> image coordinates: first heatmap -> crop
  * x_crop = (x_hm + 0.5) * input_w / heatmap_w - 0.5 (same for y), then crop -> image through
- * crop_to_image. No rounding anywhere. pts, out: [n, 2]; may alias. */
+ * crop_to_image. No rounding anywhere. pts, out: [n, 2]; may alias; n >= 0. All sizes >= 1. */
 FK_API fk_status fk_heatmap_to_image(const float* pts, int n, int heatmap_w, int heatmap_h,
                                      int input_w, int input_h, const float crop_to_image[6],
                                      float* out);
 
 /* Tight box (x_min, y_min, x_max - x_min, y_max - y_min) of the landmarks (the box convention
  * of fk_box_to_affine, so its centre is the centre of the landmarks' extent), and the roll angle in degrees atan2(y_r - y_l, x_r - x_l) of the two eye-corner indices
- * (left_idx = image-left eye corner). left_idx/right_idx < 0 -> roll 0. roll_deg may be NULL.
+ * (left_idx = image-left eye corner). left_idx/right_idx < 0 -> roll 0; an index >= n is
+ * FK_ERR_INVALID_ARGUMENT. roll_deg may be NULL.
  * n >= 1; NaN/Inf -> FK_ERR_NON_FINITE. */
 FK_API fk_status fk_box_from_landmarks(const float* pts, int n, int left_idx, int right_idx,
                                        float box[4], float* roll_deg);
