@@ -1,0 +1,83 @@
+package org.facekd
+
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import kotlin.math.exp
+import kotlin.math.hypot
+
+/** Asserts that [body] throws a [FacekdException] with [status] whose detail contains [fragment]. */
+fun assertFacekdError(status: Status, fragment: String, body: () -> Unit) {
+    try {
+        body()
+    } catch (e: FacekdException) {
+        assertEquals("detail: ${e.detail}", status, e.status)
+        assertTrue("'${e.detail}' does not contain '$fragment'", e.detail.contains(fragment))
+        assertTrue("message carries the status: ${e.message}", e.message!!.startsWith(status.name))
+        return
+    }
+    fail("expected $status error containing '$fragment'")
+}
+
+/** A model card JSON for a custom K-point scheme (eye corners 0 and 1), as `facekd export` writes it. */
+fun cardJson(
+    keypoints: Int = 5, inputSize: Int = 64, heatmapSize: Int = 16, sigma: Double = 1.5, decode: String = "dark",
+    cropScale: Double = 1.25, extra: Map<String, String> = emptyMap(),
+): String {
+    val perm = (0 until keypoints).reversed().joinToString(",")
+    val fields = linkedMapOf(
+        "model" to "\"synthetic\"", "arch" to "\"test\"", "config" to "{\"num_keypoints\": $keypoints}",
+        "num_keypoints" to "$keypoints", "input_size" to "$inputSize", "output_type" to "\"heatmap\"",
+        "scheme" to "{\"name\": \"custom$keypoints\", \"num_points\": $keypoints, \"flip_perm\": [$perm], " +
+            "\"eye_corners\": [0, 1], \"pupils\": null, \"groups\": {}, \"names\": null, \"description\": \"\"}",
+        "codec" to "{\"type\": \"heatmap\", \"input_size\": $inputSize, \"heatmap_size\": $heatmapSize, " +
+            "\"sigma\": $sigma, \"decode\": \"$decode\", \"beta\": 1.0}",
+        "crop_scale" to "$cropScale", "mean" to "[0.485, 0.456, 0.406]", "std" to "[0.229, 0.224, 0.225]",
+        "pixel_format" to "\"RGB\"", "facekd_version" to "\"0.1.0\"", "training_data" to "\"\"", "metrics" to "{}",
+        "format" to "1", "flip_perm" to "[$perm]",
+    )
+    fields.putAll(extra)
+    return fields.entries.joinToString(",\n", "{\n", "\n}") { "\"${it.key}\": ${it.value}" }
+}
+
+/** Unnormalised Gaussian of peak [amplitude] centred at (cx, cy) on an h x w map. */
+fun gaussianMap(cx: Float, cy: Float, sigma: Float, height: Int, width: Int, amplitude: Float = 1f) =
+    FloatArray(height * width) {
+        val dx = (it % width) - cx
+        val dy = (it / width) - cy
+        amplitude * exp(-(dx * dx + dy * dy) / (2 * sigma * sigma))
+    }
+
+/**
+ * A stand-in network: renders Gaussians at the heatmap positions of known image landmarks, given
+ * the crop the landmarker will use ([cropToImage], set by the test before each frame).
+ */
+class SyntheticModel(val card: ModelCard, var truth: FloatArray) : HeatmapModel {
+    var cropToImage: Affine = Affine.IDENTITY
+    var amplitude = 1f
+    var calls = 0
+
+    override fun predict(input: FloatArray, size: Int): Heatmaps {
+        calls++
+        check(size == card.inputSize && input.size == 3 * size * size)
+        val codec = card.codec!!
+        val toCrop = cropToImage.inverted()
+        val k = truth.size / 2
+        val values = FloatArray(k * codec.heatmapHeight * codec.heatmapWidth)
+        for (i in 0 until k) {
+            val x = truth[2 * i]
+            val y = truth[2 * i + 1]
+            val cx = (toCrop.mapX(x, y) + 0.5f) * codec.heatmapWidth / size - 0.5f
+            val cy = (toCrop.mapY(x, y) + 0.5f) * codec.heatmapHeight / size - 0.5f
+            gaussianMap(cx, cy, codec.sigma, codec.heatmapHeight, codec.heatmapWidth, amplitude)
+                .copyInto(values, i * codec.heatmapHeight * codec.heatmapWidth)
+        }
+        return Heatmaps(values, k, codec.heatmapHeight, codec.heatmapWidth)
+    }
+}
+
+/** Largest point-to-point distance between two interleaved landmark sets. */
+fun maxDistance(a: FloatArray, b: FloatArray): Float {
+    check(a.size == b.size)
+    return (0 until a.size / 2).maxOf { hypot(a[2 * it] - b[2 * it], a[2 * it + 1] - b[2 * it + 1]) }
+}
