@@ -1,0 +1,625 @@
+"""Face detectors for full images: a small protocol and an offline Haar-cascade detector.
+
+A detector returns face boxes in ITS OWN convention (a Haar box is a square from the forehead
+to below the mouth); facekd models are trained on crops around the tight box of the landmarks
+(enlarged by the card's ``crop_scale``). :class:`BoxTransform` maps one convention to the other;
+the bundled detector carries one calibrated on ytf68/train (``assets/detectors/haar_frontalface.json``).
+
+The cascade evaluator is numpy (OpenCV 5 dropped ``CascadeClassifier`` from its main module) and
+follows OpenCV's ``detectMultiScale``: an image pyramid, windows of the cascade's size, variance
+normalisation, stump stages and ``groupRectangles``. Boxes are ``(x, y, w, h)`` in the kernels'
+continuous pixel coordinates (the centre of pixel ``i`` at ``i``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from facekd.errors import FacekdError
+
+__all__ = ["FaceDetector", "BoxTransform", "HaarCascade", "CascadeFaceDetector", "default_detector",
+           "group_rectangles", "box_iou", "BUNDLED_DETECTOR"]
+
+BUNDLED_DETECTOR = "haar_frontalface.json"  # in facekd/assets/detectors
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """``detector(image)`` with ``image`` uint8 RGB ``[H, W, 3]`` -> ``(boxes float32 [M, 4]
+    (x, y, w, h), scores float32 [M])``. ``box_transform`` (may be None = identity) maps its boxes
+    to the tight-landmark-box convention of facekd models."""
+
+    box_transform: "BoxTransform | None"
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+# ------------------------------------------------------------------------------------------------
+# Box conventions
+# ------------------------------------------------------------------------------------------------
+
+def _boxes(boxes, name: str = "boxes") -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.ndim == 1:
+        b = b[None]
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise FacekdError(f"{name} must be [M, 4] (x, y, w, h), got shape {list(np.shape(boxes))}")
+    return b
+
+
+@dataclass(frozen=True)
+class BoxTransform:
+    """Linear map between two box conventions: the centre moves by ``(dx * w, dy * h)`` and the
+    size scales by ``(sw, sh)``, all relative to the source box."""
+
+    dx: float = 0.0
+    dy: float = 0.0
+    sw: float = 1.0
+    sh: float = 1.0
+
+    def __post_init__(self) -> None:
+        vals = (self.dx, self.dy, self.sw, self.sh)
+        if not all(math.isfinite(v) for v in vals) or self.sw <= 0 or self.sh <= 0:
+            raise FacekdError(f"invalid box transform {vals}: values must be finite, scales > 0")
+
+    def apply(self, boxes) -> np.ndarray:
+        """Boxes ``[M, 4]`` (or one ``[4]``) -> float32 boxes of the same shape."""
+        b = _boxes(boxes)
+        cx = b[:, 0] + b[:, 2] / 2 + self.dx * b[:, 2]
+        cy = b[:, 1] + b[:, 3] / 2 + self.dy * b[:, 3]
+        w, h = b[:, 2] * self.sw, b[:, 3] * self.sh
+        out = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1).astype(np.float32)
+        return out[0] if np.ndim(boxes) == 1 else out
+
+    def inverse(self) -> "BoxTransform":
+        return BoxTransform(-self.dx / self.sw, -self.dy / self.sh, 1.0 / self.sw, 1.0 / self.sh)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"dx": self.dx, "dy": self.dy, "sw": self.sw, "sh": self.sh}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BoxTransform":
+        try:
+            return cls(float(d["dx"]), float(d["dy"]), float(d["sw"]), float(d["sh"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise FacekdError(f"box transform needs numeric dx, dy, sw, sh; got {dict(d)!r} ({e})") from None
+
+    @classmethod
+    def fit(cls, src, dst) -> "BoxTransform":
+        """Robust fit (per-parameter medians) of the map taking boxes ``src [N, 4]`` to ``dst``."""
+        s, d = _boxes(src, "src"), _boxes(dst, "dst")
+        if len(s) != len(d) or len(s) == 0:
+            raise FacekdError(f"fit needs as many src as dst boxes (>= 1), got {len(s)} and {len(d)}")
+        if (s[:, 2:] <= 0).any() or (d[:, 2:] <= 0).any():
+            raise FacekdError("fit: box sizes must be > 0")
+        dx = ((d[:, 0] + d[:, 2] / 2) - (s[:, 0] + s[:, 2] / 2)) / s[:, 2]
+        dy = ((d[:, 1] + d[:, 3] / 2) - (s[:, 1] + s[:, 3] / 2)) / s[:, 3]
+        return cls(float(np.median(dx)), float(np.median(dy)), float(np.median(d[:, 2] / s[:, 2])),
+                   float(np.median(d[:, 3] / s[:, 3])))
+
+
+def box_iou(a, b) -> np.ndarray:
+    """IoU matrix ``[len(a), len(b)]`` of ``(x, y, w, h)`` boxes."""
+    A, B = _boxes(a, "a"), _boxes(b, "b")
+    x0 = np.maximum(A[:, None, 0], B[None, :, 0])
+    y0 = np.maximum(A[:, None, 1], B[None, :, 1])
+    x1 = np.minimum((A[:, 0] + A[:, 2])[:, None], (B[:, 0] + B[:, 2])[None])
+    y1 = np.minimum((A[:, 1] + A[:, 3])[:, None], (B[:, 1] + B[:, 3])[None])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    union = (A[:, 2] * A[:, 3])[:, None] + (B[:, 2] * B[:, 3])[None] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Haar cascade (OpenCV XML, stump stages)
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Stage:
+    threshold: float
+    feature: np.ndarray    # int [n] feature index of each stump
+    node_thr: np.ndarray   # float [n]
+    left: np.ndarray       # float [n] leaf value when feature < threshold
+    right: np.ndarray      # float [n]
+
+
+class HaarCascade:
+    """An OpenCV Haar cascade (``opencv-cascade-classifier`` XML, BOOST stages of stumps, upright
+    features) evaluated with numpy."""
+
+    def __init__(self, window: tuple[int, int], stages: list[_Stage], rects: np.ndarray,
+                 weights: np.ndarray, source: str = ""):
+        self.window = window          # (w, h)
+        self.stages = stages
+        self.rects = rects            # int [F, 3, 4] (x, y, w, h), zero-size for absent rects
+        self.weights = weights        # float [F, 3] (0 for absent rects)
+        self.source = source
+        self._offsets: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.dense_stages = 3  # stages evaluated for every window with strided views (speed only)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "HaarCascade":
+        """Read an OpenCV cascade XML (optionally gzip-compressed, ``.gz``)."""
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+        except OSError as e:
+            raise FacekdError(f"cannot read cascade {p}: {e}") from None
+        return cls.from_xml(data, source=str(p))
+
+    @classmethod
+    def from_xml(cls, data: bytes | str, source: str = "cascade") -> "HaarCascade":
+        def bad(msg: str) -> FacekdError:
+            return FacekdError(f"{source}: unsupported or malformed cascade: {msg}")
+
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError as e:
+            raise bad(f"XML error {e}") from None
+        c = root.find("cascade")
+        if c is None:
+            raise bad("no <cascade> element (old-format cascades are not supported)")
+        if (c.findtext("stageType") or "").strip() != "BOOST":
+            raise bad(f"stageType {c.findtext('stageType')!r}, expected BOOST")
+        if (c.findtext("featureType") or "").strip() != "HAAR":
+            raise bad(f"featureType {c.findtext('featureType')!r}, expected HAAR")
+        try:
+            window = (int(c.findtext("width")), int(c.findtext("height")))
+        except (TypeError, ValueError):
+            raise bad("missing <width>/<height>") from None
+        stages = []
+        for st in c.find("stages") or []:
+            feats, thrs, lefts, rights = [], [], [], []
+            for wc in st.find("weakClassifiers") or []:
+                nodes = (wc.findtext("internalNodes") or "").split()
+                leaves = (wc.findtext("leafValues") or "").split()
+                if len(nodes) != 4 or len(leaves) != 2 or nodes[:2] != ["0", "-1"]:
+                    raise bad("only stump weak classifiers (one node, two leaves) are supported")
+                feats.append(int(nodes[2]))
+                thrs.append(float(nodes[3]))
+                lefts.append(float(leaves[0]))
+                rights.append(float(leaves[1]))
+            stages.append(_Stage(float(st.findtext("stageThreshold")), np.asarray(feats, np.int64),
+                                 np.asarray(thrs, np.float32).astype(np.float64),
+                                 np.asarray(lefts, np.float32).astype(np.float64),
+                                 np.asarray(rights, np.float32).astype(np.float64)))
+        features = list(c.find("features") or [])
+        if not stages or not features:
+            raise bad("no stages or no features")
+        rects = np.zeros((len(features), 3, 4), np.int64)
+        weights = np.zeros((len(features), 3), np.float64)
+        for i, f in enumerate(features):
+            if (f.findtext("tilted") or "0").strip() not in ("0", ""):
+                raise bad("tilted Haar features are not supported")
+            rs = list(f.find("rects") or [])
+            if not 1 <= len(rs) <= 3:
+                raise bad(f"feature {i} has {len(rs)} rects (1 to 3 supported)")
+            for j, r in enumerate(rs):
+                v = (r.text or "").split()
+                if len(v) != 5:
+                    raise bad(f"feature {i}: rect {v}")
+                rects[i, j] = [int(v[0]), int(v[1]), int(v[2]), int(v[3])]
+                weights[i, j] = float(np.float32(float(v[4].rstrip("."))))
+        used = np.concatenate([s.feature for s in stages])
+        if used.min() < 0 or used.max() >= len(features):
+            raise bad("a weak classifier refers to a missing feature")
+        ww, wh = window
+        if ((rects[..., 0] + rects[..., 2] > ww) | (rects[..., 1] + rects[..., 3] > wh)).any():
+            raise bad("a feature rect leaves the window")
+        return cls(window, stages, rects, weights, source)
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def scan(self, gray: np.ndarray, *, scale_factor: float = 1.1, min_size: int = 0,
+             max_size: int | None = None) -> np.ndarray:
+        """Raw (ungrouped) detections int ``[N, 4]`` (x, y, w, h, pixel units of ``gray``)."""
+        import cv2
+
+        H, W = gray.shape
+        ww, wh = self.window
+        max_w = W if max_size is None else min(W, max_size)
+        max_h = H if max_size is None else min(H, max_size)
+        scales: list[float] = []
+        f = 1.0
+        while True:  # OpenCV's scale list (factors kept in float32 like OpenCV)
+            sw_, sh_ = _cv_round(ww * f), _cv_round(wh * f)
+            if sw_ > max_w or sh_ > max_h:
+                break
+            if sw_ >= min_size and sh_ >= min_size:
+                scales.append(float(np.float32(f)))
+            f *= scale_factor
+        # every scaled image's integral goes into one canvas of a common row stride (as OpenCV
+        # does), so that a feature corner is one constant offset from a window's base index
+        levels = []
+        for s in scales:
+            sz = (_cv_round(W / s), _cv_round(H / s))
+            if sz[0] < ww or sz[1] < wh:
+                break
+            levels.append((s, sz))
+        if not levels:
+            return np.zeros((0, 4), np.int64)
+        stride = max(sz[0] for _, sz in levels) + 1
+        rows = sum(sz[1] + 1 for _, sz in levels)
+        S = np.zeros((rows, stride), np.float64)
+        S2 = np.zeros((rows, stride), np.float64)
+        bases, xs_all, ys_all, scale_of = [], [], [], []
+        row = 0
+        for s, sz in levels:
+            img = gray if sz == (W, H) else cv2.resize(gray, sz, interpolation=cv2.INTER_LINEAR_EXACT)
+            ii, ii2 = cv2.integral2(img, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+            S[row:row + sz[1] + 1, :sz[0] + 1] = ii
+            S2[row:row + sz[1] + 1, :sz[0] + 1] = ii2
+            step = 1 if s >= 2 else 2
+            ys, xs = np.meshgrid(np.arange(0, sz[1] - wh + 1, step), np.arange(0, sz[0] - ww + 1, step),
+                                 indexing="ij")
+            bases.append((row + ys.ravel()) * stride + xs.ravel())
+            xs_all.append(xs.ravel())
+            ys_all.append(ys.ravel())
+            scale_of.append(np.full(xs.size, s))
+            row += sz[1] + 1
+        p = np.concatenate(bases)
+        # variance normalisation over the window shrunk by one pixel (OpenCV's normrect)
+        nw, nh = ww - 2, wh - 2
+        a = p + stride + 1
+        Sf, S2f = S.ravel(), S2.ravel()
+        vsum = Sf[a + nh * stride + nw] - Sf[a + nw] - Sf[a + nh * stride] + Sf[a]
+        vsq = S2f[a + nh * stride + nw] - S2f[a + nw] - S2f[a + nh * stride] + S2f[a]
+        nf = nw * nh * vsq - vsum * vsum
+        nf = np.where(nf > 0, np.sqrt(np.where(nf > 0, nf, 1.0)), 1.0)
+        # the first stages see most windows: evaluate them densely, per level, with strided views
+        # of the integral (no gathers); the rest only at the surviving windows
+        alive_mask = np.ones(p.size, bool)
+        dense = self.stages[:self.dense_stages]
+        row = pos = 0
+        for s, sz in levels:
+            step = 1 if s >= 2 else 2
+            ny, nx = (sz[1] - wh) // step + 1, (sz[0] - ww) // step + 1
+            block = S[row:row + sz[1] + 1]
+            nf_l = nf[pos:pos + ny * nx].reshape(ny, nx)
+            mask = alive_mask[pos:pos + ny * nx].reshape(ny, nx)
+            for stage in dense:
+                val_sum = np.zeros((ny, nx))
+                for fi, thr, lv, rv in zip(stage.feature, stage.node_thr, stage.left, stage.right):
+                    v = np.zeros((ny, nx))
+                    for (rx, ry, rw, rh), wgt in zip(self.rects[fi], self.weights[fi]):
+                        if wgt == 0:
+                            continue
+                        ys0, ys1 = slice(ry, ry + ny * step, step), slice(ry + rh, ry + rh + ny * step, step)
+                        xs0, xs1 = slice(rx, rx + nx * step, step), slice(rx + rw, rx + rw + nx * step, step)
+                        v += wgt * (block[ys1, xs1] - block[ys0, xs1] - block[ys1, xs0] + block[ys0, xs0])
+                    val_sum += np.where(v < thr * nf_l, lv, rv)
+                mask &= val_sum >= stage.threshold
+            row += sz[1] + 1
+            pos += ny * nx
+        alive = np.flatnonzero(alive_mask)
+        # gathers on 32-bit integers when exact (half the memory traffic of float64)
+        small = Sf.size < 2 ** 31 and Sf.max() < 2 ** 31
+        Sg = Sf.astype(np.int32) if small else Sf
+        pg = p.astype(np.int32) if small else p
+        for stage in self.stages[len(dense):]:
+            if alive.size == 0:
+                break
+            offs, coef = self._stage_offsets(stage, stride)   # [n, 12]
+            n = len(stage.feature)
+            keep = np.empty(alive.size, bool)
+            chunk = max(1, 4_000_000 // (12 * n))
+            for i0 in range(0, alive.size, chunk):
+                idx = alive[i0:i0 + chunk]
+                ix = pg[idx][:, None] + offs.reshape(1, -1).astype(pg.dtype)
+                g = Sg[ix].reshape(len(idx), n, 12)
+                val = np.einsum("mnk,nk->mn", g, coef)
+                leaf = np.where(val < stage.node_thr[None] * nf[idx][:, None], stage.left[None],
+                                stage.right[None])
+                keep[i0:i0 + chunk] = leaf.sum(1) >= stage.threshold
+            alive = alive[keep]
+        if alive.size == 0:
+            return np.zeros((0, 4), np.int64)
+        sc = np.concatenate(scale_of)[alive]
+        xs = np.concatenate(xs_all)[alive]
+        ys = np.concatenate(ys_all)[alive]
+        out = np.stack([_cv_round(xs * sc), _cv_round(ys * sc), _cv_round(ww * sc), _cv_round(wh * sc)],
+                       axis=1)
+        return out.astype(np.int64)
+
+    def _stage_offsets(self, stage: _Stage, stride: int) -> tuple[np.ndarray, np.ndarray]:
+        """Corner offsets ``[n, 12]`` (3 rects x tl, tr, bl, br) from a window's base index for a
+        row stride, and the matching coefficients (rect weight x +1/-1/-1/+1)."""
+        key = (id(stage), stride)
+        hit = self._offsets.get(key)
+        if hit is None:
+            r = self.rects[stage.feature]          # [n, 3, 4]
+            x0, y0 = r[..., 0], r[..., 1]
+            x1, y1 = x0 + r[..., 2], y0 + r[..., 3]
+            offs = np.stack([y0 * stride + x0, y0 * stride + x1, y1 * stride + x0, y1 * stride + x1],
+                            axis=-1).reshape(len(r), 12)
+            coef = (self.weights[stage.feature][..., None] * np.array([1.0, -1.0, -1.0, 1.0])).reshape(len(r), 12)
+            if len(self._offsets) > 4 * len(self.stages):
+                self._offsets.clear()
+            hit = self._offsets[key] = (offs, coef)
+        return hit
+
+
+def _cv_round(v):
+    """OpenCV's cvRound: round half to even."""
+    r = np.rint(v)
+    return int(r) if np.ndim(r) == 0 else r.astype(np.int64)
+
+
+def group_rectangles(rects, min_neighbors: int = 3, eps: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV's ``groupRectangles``: cluster similar rectangles, average each cluster, drop
+    clusters of ``<= min_neighbors`` members and small ones inside bigger ones. Returns
+    ``(boxes int [G, 4], member counts [G])``."""
+    r = np.asarray(rects, dtype=np.int64).reshape(-1, 4)
+    n = len(r)
+    if n == 0:
+        return np.zeros((0, 4), np.int64), np.zeros(0, np.int64)
+    if min_neighbors <= 0:  # OpenCV: no grouping at all
+        return r.copy(), np.ones(n, np.int64)
+    # similarity (OpenCV SimilarRects) -> union-find partition
+    mw = np.minimum(r[:, None, 2], r[None, :, 2])
+    mh = np.minimum(r[:, None, 3], r[None, :, 3])
+    delta = eps * (mw + mh) * 0.5
+    sim = ((np.abs(r[:, None, 0] - r[None, :, 0]) <= delta) & (np.abs(r[:, None, 1] - r[None, :, 1]) <= delta)
+           & (np.abs((r[:, 0] + r[:, 2])[:, None] - (r[:, 0] + r[:, 2])[None]) <= delta)
+           & (np.abs((r[:, 1] + r[:, 3])[:, None] - (r[:, 1] + r[:, 3])[None]) <= delta))
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(sim, 1))):
+        ri, rj = find(int(i)), find(int(j))
+        if ri != rj:
+            parent[rj] = ri
+    roots = np.array([find(i) for i in range(n)])
+    labels = {}
+    cls = np.array([labels.setdefault(int(x), len(labels)) for x in roots])
+    nclasses = len(labels)
+    counts = np.bincount(cls, minlength=nclasses)
+    sums = np.zeros((nclasses, 4), np.float64)
+    np.add.at(sums, cls, r)
+    avg = _cv_round(sums / counts[:, None])  # saturate_cast<int> rounds half to even as well
+    keep = [i for i in range(nclasses) if counts[i] > min_neighbors]
+    out, out_n = [], []
+    for i in keep:
+        r1, n1 = avg[i], counts[i]
+        inside = False
+        for j in keep:
+            if j == i:
+                continue
+            r2, n2 = avg[j], counts[j]
+            dx, dy = _cv_round(r2[2] * eps), _cv_round(r2[3] * eps)
+            if (r1[0] >= r2[0] - dx and r1[1] >= r2[1] - dy and r1[0] + r1[2] <= r2[0] + r2[2] + dx
+                    and r1[1] + r1[3] <= r2[1] + r2[3] + dy and (n2 > max(3, n1) or n1 < 3)):
+                inside = True
+                break
+        if not inside:
+            out.append(r1)
+            out_n.append(n1)
+    if not out:
+        return np.zeros((0, 4), np.int64), np.zeros(0, np.int64)
+    return np.stack(out).astype(np.int64), np.asarray(out_n, np.int64)
+
+
+# ------------------------------------------------------------------------------------------------
+# The detector
+# ------------------------------------------------------------------------------------------------
+
+def _asset(*parts: str):
+    return resources.files("facekd").joinpath("assets", *parts)
+
+
+@lru_cache(maxsize=4)
+def _bundled_cascade(name: str) -> HaarCascade:
+    f = _asset("detectors", name)
+    if not f.is_file():
+        raise FacekdError(f"bundled cascade {name} is missing from this installation")
+    data = f.read_bytes()
+    return HaarCascade.from_xml(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data,
+                                source=f"facekd/assets/detectors/{name}")
+
+
+def _bundled_config(name: str = BUNDLED_DETECTOR) -> dict[str, Any]:
+    f = _asset("detectors", name)
+    if not f.is_file():
+        raise FacekdError(f"bundled detector config {name} is missing from this installation")
+    return json.loads(f.read_text(encoding="utf-8"))
+
+
+class CascadeFaceDetector:
+    """Haar-cascade face detector (offline; OpenCV's frontal-face cascade by default).
+
+    ``image``: uint8 RGB ``[H, W, 3]`` or gray ``[H, W]``. Returns ``(boxes float32 [M, 4],
+    scores float32 [M])``, largest face first; the score is the number of raw windows merged
+    into the box (OpenCV's neighbour count). Images whose longer side exceeds ``max_side`` are
+    scanned downscaled (boxes are returned in the original pixels). ``box_transform``: the
+    calibrated map to facekd's landmark-box convention (bundled with the default cascade).
+    """
+
+    def __init__(self, cascade: HaarCascade | str | Path | None = None, *, scale_factor: float | None = None,
+                 min_neighbors: int | None = None, min_size: int | None = None, max_side: int | None = None,
+                 box_transform: BoxTransform | None | str = "bundled"):
+        cfg = _bundled_config()
+        params = dict(cfg["params"])
+        if cascade is None:
+            cascade = _bundled_cascade(cfg["cascade"])
+        elif not isinstance(cascade, HaarCascade):
+            cascade = HaarCascade.read(cascade)
+            if box_transform == "bundled":
+                box_transform = None  # the calibration belongs to the bundled cascade
+        self.cascade = cascade
+        self.scale_factor = float(params["scale_factor"] if scale_factor is None else scale_factor)
+        self.min_neighbors = int(params["min_neighbors"] if min_neighbors is None else min_neighbors)
+        self.min_size = int(params["min_size"] if min_size is None else min_size)
+        ms = params.get("max_side") if max_side is None else max_side
+        self.max_side = None if ms in (None, 0) else int(ms)
+        if not self.scale_factor > 1.0:
+            raise FacekdError(f"scale_factor must be > 1, got {self.scale_factor}")
+        if self.min_neighbors < 0 or self.min_size < 0:
+            raise FacekdError("min_neighbors and min_size must be >= 0")
+        if self.max_side is not None and self.max_side < max(cascade.window):
+            raise FacekdError(f"max_side must be >= the cascade window {cascade.window}, got {self.max_side}")
+        if box_transform == "bundled":
+            box_transform = BoxTransform.from_dict(cfg["box_transform"]) if cfg.get("box_transform") else None
+        elif isinstance(box_transform, str):
+            raise FacekdError(f"box_transform must be a BoxTransform, None or 'bundled', got {box_transform!r}")
+        self.box_transform = box_transform
+        self.config = cfg
+
+    def params(self) -> dict[str, Any]:
+        return {"scale_factor": self.scale_factor, "min_neighbors": self.min_neighbors,
+                "min_size": self.min_size, "max_side": self.max_side}
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import cv2
+
+        img = np.asarray(image)
+        if img.dtype != np.uint8:
+            raise FacekdError(f"detector: image must be uint8, got {img.dtype}")
+        if img.ndim == 3 and img.shape[2] == 3:
+            gray = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+        elif img.ndim == 2:
+            gray = np.ascontiguousarray(img)
+        else:
+            raise FacekdError(f"detector: image must be [H, W, 3] RGB or [H, W] gray, got shape {list(img.shape)}")
+        H, W = gray.shape
+        r = 1.0
+        if self.max_side is not None and max(H, W) > self.max_side:
+            r = self.max_side / max(H, W)
+            gray = cv2.resize(gray, (max(1, _cv_round(W * r)), max(1, _cv_round(H * r))),
+                              interpolation=cv2.INTER_AREA)
+        raw = self.cascade.scan(gray, scale_factor=self.scale_factor,
+                                min_size=max(0, int(math.floor(self.min_size * r))))
+        boxes, counts = group_rectangles(raw, self.min_neighbors, 0.2)
+        if len(boxes) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        # an integer window [x, x + w) covers pixel centres x .. x+w-1, i.e. edges x - 0.5 and
+        # x + w - 0.5; on a grid downscaled by r, edge e maps to (e + 0.5) / r - 0.5
+        b = boxes.astype(np.float64)
+        b[:, :2] = b[:, :2] / r - 0.5
+        b[:, 2:] = b[:, 2:] / r
+        order = np.argsort(-(b[:, 2] * b[:, 3]), kind="stable")
+        return b[order].astype(np.float32), counts[order].astype(np.float32)
+
+
+def default_detector() -> CascadeFaceDetector:
+    """The bundled Haar detector with its calibrated box transform (cached)."""
+    return _default_detector()
+
+
+@lru_cache(maxsize=1)
+def _default_detector() -> CascadeFaceDetector:
+    return CascadeFaceDetector()
+
+
+def detections_to_landmark_boxes(detector, boxes) -> np.ndarray:
+    """Apply ``detector.box_transform`` (identity when it has none) to ``boxes [M, 4]``."""
+    b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    t = getattr(detector, "box_transform", None)
+    return t.apply(b) if (t is not None and len(b)) else b
+
+
+def calibrate(detector, dataset, *, limit: int | None = None, progress: bool = True,
+              inverse_for: str = "") -> dict[str, Any]:
+    """Calibrate ``detector``'s boxes against the tight landmark boxes of ``dataset`` (a facekd
+    loader, one face per image assumed as in ytf68).
+
+    A ground-truth face is matched to the detection with the highest IoU among those whose centre
+    lies inside the ground-truth box. Returns a dict with the fitted ``box_transform`` (detector
+    box -> landmark box), the number of faces and matches and the IoU of the mapped boxes.
+    """
+    from tqdm import tqdm
+
+    from facekd.data.base import box_from_points
+
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    src, dst = [], []
+    for i in tqdm(range(n), desc="calibrating", unit="img", disable=not progress):
+        it = dataset[i]
+        gt = box_from_points(it["landmarks"])
+        boxes, _ = detector(it["image"])
+        j = match_detection(boxes, gt)
+        if j is not None:
+            src.append(boxes[j])
+            dst.append(gt)
+    if not src:
+        raise FacekdError("calibration: the detector found none of the faces")
+    t = BoxTransform.fit(np.stack(src), np.stack(dst))
+    iou_raw = np.diag(box_iou(np.stack(src), np.stack(dst)))
+    iou_mapped = np.diag(box_iou(t.apply(np.stack(src)), np.stack(dst)))
+    return {"box_transform": t.to_dict(), "faces": n, "matched": len(src),
+            "iou_raw_median": float(np.median(iou_raw)), "iou_mapped_median": float(np.median(iou_mapped)),
+            "iou_mapped_p10": float(np.percentile(iou_mapped, 10))}
+
+
+def match_detection(boxes: np.ndarray, gt_box: np.ndarray) -> int | None:
+    """Index of the detection matching a ground-truth box (centre inside it, highest IoU), or None."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(b) == 0:
+        return None
+    g = np.asarray(gt_box, dtype=np.float64)
+    cx, cy = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
+    inside = (cx >= g[0]) & (cx <= g[0] + g[2]) & (cy >= g[1]) & (cy <= g[1] + g[3])
+    if not inside.any():
+        return None
+    iou = box_iou(b, g)[:, 0]
+    iou[~inside] = -1
+    return int(np.argmax(iou))
+
+
+def recall(detector, dataset, *, limit: int | None = None, iou_threshold: float = 0.5,
+           progress: bool = True) -> dict[str, Any]:
+    """Detection recall on a loader's faces (one per image), by two criteria: the centre of a
+    detection inside the tight landmark box, and IoU >= ``iou_threshold`` between the
+    ``box_transform``-mapped detection and that box. Also the mean detections per image."""
+    from tqdm import tqdm
+
+    from facekd.data.base import box_from_points
+
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    centre_hits = iou_hits = dets = 0
+    for i in tqdm(range(n), desc="detecting", unit="img", disable=not progress):
+        it = dataset[i]
+        gt = box_from_points(it["landmarks"])
+        boxes, _ = detector(it["image"])
+        dets += len(boxes)
+        j = match_detection(boxes, gt)
+        if j is not None:
+            centre_hits += 1
+        mapped = detections_to_landmark_boxes(detector, boxes)
+        if len(mapped) and box_iou(mapped, gt).max() >= iou_threshold:
+            iou_hits += 1
+    if n == 0:
+        raise FacekdError("recall: the dataset is empty")
+    return {"faces": n, "recall_centre": centre_hits / n, f"recall_iou{iou_threshold:g}": iou_hits / n,
+            "detections_per_image": dets / n}
+
+
+def write_config(path: str | Path, detector: CascadeFaceDetector, calibration: Mapping[str, Any],
+                 recall_stats: Mapping[str, Any] | None = None, *, cascade_name: str,
+                 notes: Sequence[str] = ()) -> Path:
+    """Write a detector config JSON (scan parameters, calibrated box transform, statistics)."""
+    d = {"cascade": cascade_name, "params": detector.params(),
+         "box_transform": dict(calibration["box_transform"]),
+         "box_convention": "detector box -> tight box of the landmarks (the crop box of facekd "
+                           "models, before crop_scale)",
+         "calibration": {k: v for k, v in calibration.items() if k != "box_transform"},
+         "recall": dict(recall_stats or {}), "notes": list(notes)}
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
+    return p
