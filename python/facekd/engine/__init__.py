@@ -1,0 +1,1 @@
+"""Training engine: trainer, checkpoints, EMA, metrics (import the submodules directly)."""
