@@ -1,0 +1,103 @@
+"""Distiller: frozen teachers, named terms, alternating discriminator step."""
+
+import copy
+
+import pytest
+import torch
+
+from facekd.distill import DistillConfig, Distiller
+from facekd.errors import FacekdError
+from facekd.models import create_model
+
+K = 5
+
+
+def _batch(n=2, size=64):
+    g = torch.Generator().manual_seed(0)
+    return {"image": torch.randn(n, 3, size, size, generator=g),
+            "heatmap": torch.rand(n, K, size // 4, size // 4, generator=g),
+            "weight": torch.ones(n, K)}
+
+
+def _setup(**kw):
+    torch.manual_seed(0)
+    teachers = {"t1": create_model("hrnet_slim_w8", K), "t2": create_model("hrnet_slim_w10_d1", K)}
+    student = create_model("hrnet_slim_w8", K)
+    cfg = DistillConfig(**kw)
+    return Distiller(cfg, teachers, student), student, teachers
+
+
+def _params(m):
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+
+def test_all_terms_present_and_finite():
+    d, student, _ = _setup(cd_taps=["heatmaps", "neck"], lambda_akd=0.01)
+    terms = d.losses(_batch(), student)
+    assert set(terms) == {"kd", "cd", "a1", "a2"}
+    assert all(torch.isfinite(v) and v.ndim == 0 for v in terms.values())
+    assert "neck" in d.adapters and len(d.extra_parameters()) > 0
+
+
+def test_student_step_leaves_teachers_bit_identical():
+    d, student, teachers = _setup(cd_taps=["heatmaps", "neck"])
+    before = {k: _params(t) for k, t in teachers.items()}
+    opt = torch.optim.SGD(list(student.parameters()) + d.extra_parameters(), lr=0.1)
+    student.train()
+    for t in teachers.values():
+        t.train()  # a trainer calling train() must not unfreeze BN statistics
+    for _ in range(2):
+        total = sum(d.losses(_batch(), student).values())
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        d.extra_step(_batch())
+    for k, t in teachers.items():
+        assert not t.training
+        after = _params(t)
+        assert all(torch.equal(before[k][n], after[n]) for n in after), f"teacher {k} changed"
+        assert all(p.grad is None for p in t.parameters())
+
+
+def test_discriminator_step_leaves_student_unchanged_and_moves_discriminator():
+    d, student, _ = _setup(lambda_akd=0.01)
+    batch = _batch()
+    total = sum(d.losses(batch, student).values())
+    total.backward()
+    assert all(p.grad is None for p in d.discriminators.parameters())  # student step does not train D
+    s_before, d_before = _params(student), _params(d.discriminators)
+    logs = d.extra_step(batch)
+    assert set(logs) == {"d_t1", "d_t2"}
+    s_after, d_after = _params(student), _params(d.discriminators)
+    assert all(torch.equal(s_before[n], s_after[n]) for n in s_after)
+    assert any(not torch.equal(d_before[n], d_after[n]) for n in d_after)
+
+
+def test_lambda_zero_switches_terms_and_teachers_off():
+    cfg = DistillConfig(lambda_cd=0, lambda_akd=0, kd_teachers=["t1"])
+    assert cfg.needed_teachers() == {"t1"}
+    d = Distiller(cfg, {"t1": create_model("hrnet_slim_w8", K)}, create_model("hrnet_slim_w8", K))
+    assert set(d.losses(_batch(), create_model("hrnet_slim_w8", K))) == {"kd"}
+    gt_only = DistillConfig(alpha=0.0, lambda_cd=0, lambda_akd=0)
+    assert gt_only.needed_teachers() == set()
+
+
+def test_shared_discriminator_and_hinge():
+    d, student, _ = _setup(lambda_akd=0.01, shared_discriminator=True, gan_mode="hinge",
+                           disc_condition_on_image=True)
+    assert list(d.discriminators) == ["shared"]
+    terms = d.losses(_batch(), student)
+    assert torch.isfinite(terms["a1"]) and torch.isfinite(terms["a2"])
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(FacekdError, match="distill.alpha"):
+        Distiller(DistillConfig(alpha=2.0), {})
+    with pytest.raises(FacekdError, match="teacher"):
+        Distiller(DistillConfig(), {"t1": create_model("hrnet_slim_w8", K)})
+    with pytest.raises(FacekdError, match="cd_taps"):
+        Distiller(DistillConfig(cd_taps=["nope"], lambda_akd=0, kd_teachers=["t1"]),
+                  {"t1": create_model("hrnet_slim_w8", K)}, create_model("hrnet_slim_w8", K))
+    with pytest.raises(FacekdError, match="heatmaps"):
+        Distiller(DistillConfig(lambda_akd=0, kd_teachers=["t1"], lambda_cd=0),
+                  {"t1": create_model("hrnet_slim_w8", K + 1)}, create_model("hrnet_slim_w8", K))
