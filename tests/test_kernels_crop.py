@@ -144,3 +144,17 @@ def test_crop_matches_opencv_pipeline(rotation):
                                 borderValue=(0, 0, 0))
         expected = ((warped / 255.0 - mean) / std).transpose(2, 0, 1)
         np.testing.assert_allclose(crop, expected, atol=tol)
+
+
+def test_subnormal_std_is_rejected_not_inf():
+    """A std so small that (v/255 - mean)/std overflows must be an error, never ±inf in the crop."""
+    import numpy as np
+    import pytest
+
+    from facekd import kernels
+
+    img = np.full((12, 12, 3), 200, np.uint8)
+    with pytest.raises(ValueError, match="std"):
+        kernels.crop_box(img, [0, 0, 12, 12], 8, std=(1e-39, 1.0, 1.0))
+    crop, _ = kernels.crop_box(img, [0, 0, 12, 12], 8, std=(1e-30, 1.0, 1.0), mean=(0.0, 0.0, 0.0))
+    assert np.isfinite(crop).all()

@@ -170,6 +170,10 @@ Normalise validate_params(const fk_crop_params& p) {
     require(p.std[c] > 0.0f, format("params.std[%d] must be > 0 (got %g)", c, p.std[c]));
     n.scale[c] = static_cast<float>(1.0 / (255.0 * static_cast<double>(p.std[c])));
     n.offset[c] = static_cast<float>(-static_cast<double>(p.mean[c]) / static_cast<double>(p.std[c]));
+    require(std::isfinite(n.scale[c]) && std::isfinite(n.offset[c]) &&
+                std::isfinite(255.0f * n.scale[c] + n.offset[c]),
+            format("params.mean[%d] / params.std[%d] give a non-finite normalisation (mean %g, std %g)", c, c,
+                   p.mean[c], p.std[c]));
   }
   n.border = p.border_value;
   const std::size_t plane = checked_mul(static_cast<std::size_t>(p.out_size), static_cast<std::size_t>(p.out_size),

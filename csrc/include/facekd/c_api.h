@@ -122,7 +122,7 @@ typedef struct fk_crop_params {
   int out_channels;  /* 3 (RGB order, whatever the input format) or 1 (gray: BT.601 luma
                         0.299 R + 0.587 G + 0.114 B for colour inputs, the value for GRAY8) */
   float mean[3];     /* normalisation: out = (v / 255 - mean[c]) / std[c]; 1 channel uses [0] */
-  float std[3];      /* all > 0 */
+  float std[3];      /* all > 0, and (v/255 - mean)/std must stay finite for v in [0, 255] */
   float border_value; /* value (within [0, 255], pixel units, all channels) of samples outside the
                          image */
 } fk_crop_params;
