@@ -17,7 +17,6 @@ Defaults therefore: ``standardize`` + τ = 1 on heatmaps; raw + τ = 4 on logit-
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +10,11 @@ from torch import nn
 
 from facekd.card import ModelCard
 from facekd.errors import FacekdError
+from facekd.fileio import atomic_write
 from facekd.models.registry import build_from_dict
 
 CARD_METADATA_KEY = "facekd.card"  # the card JSON, also embedded in the safetensors header
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _paths(dir_or_prefix: str | Path) -> tuple[Path, Path]:
@@ -72,8 +56,8 @@ def save_model(dir_or_prefix: str | Path, model: nn.Module, card: ModelCard) -> 
     st_path, json_path = _paths(dir_or_prefix)
     text = card.to_json()
     tensors = state_dict_for_saving(model)
-    _atomic_write(st_path, lambda tmp: save_file(tensors, tmp, metadata={CARD_METADATA_KEY: text}))
-    _atomic_write(json_path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    atomic_write(st_path, lambda tmp: save_file(tensors, tmp, metadata={CARD_METADATA_KEY: text}))
+    atomic_write(json_path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return st_path
 
 
