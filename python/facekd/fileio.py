@@ -35,3 +35,13 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     except OSError:
         pass
     return path
+
+
+def write_json(path: str | Path, obj) -> Path:
+    """Write ``obj`` as indented JSON (creating the folder), for reports people read."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    return path

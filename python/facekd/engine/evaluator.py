@@ -4,7 +4,6 @@ and Markdown reports, CED plot and a contact sheet of the worst faces."""
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -61,10 +60,9 @@ class EvalResult:
         return d
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        from facekd.fileio import write_json
+
+        return write_json(path, self.to_dict())
 
     def to_markdown(self) -> str:
         s = self.settings

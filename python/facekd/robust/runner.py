@@ -7,7 +7,6 @@ on the same crops. Attacks (FGSM, PGD) run per model on its clean crops, on ``at
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -401,10 +400,9 @@ class RobustnessReport:
         return {"settings": self.settings, "skipped_corruptions": self.skipped, "models": self.results}
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        from facekd.fileio import write_json
+
+        return write_json(path, self.to_dict())
 
     def to_markdown(self) -> str:
         s = self.settings
