@@ -1,0 +1,201 @@
+"""`facekd ablate`: the distillation ablation — the same student, seeds and schedule, one term added per row.
+
+Rows (each a ``distill:`` override of the base config; the first is plain training):
+
+    gt            GT only (no teachers)
+    kd_t1         + KD from T1 (HRNet-W32)
+    kd_t1t2       + KD from T1 + T2, uniform teacher average
+    weighted      + weighted multi-teacher KD (per sample and landmark)
+    cwd           weighted + channel-wise distillation from T1
+    adversarial   weighted + adversarial KD (L_A1 + L_A2)
+    full          weighted + CWD + adversarial (the full objective)
+
+Writes ``ablation.md`` (NME / FR / AUC on val and test, mean ± std over the seeds, training time),
+``ablation.json`` (every run) and ``ablation.png`` into ``--out``. Runs go to ``--runs/<row>/seed<N>``;
+rerunning the command reuses finished runs and resumes interrupted ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facekd.errors import FacekdError
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    label: str
+    distill: dict[str, Any] | None = field(default=None)  # None: plain training (no teachers)
+
+
+_OFF = {"lambda_cd": 0.0, "lambda_akd": 0.0}
+ROWS: tuple[Row, ...] = (
+    Row("gt", "GT only"),
+    Row("kd_t1", "+ KD from T1", {"kd_teachers": ["t1"], "teacher_weighting": "uniform", **_OFF}),
+    Row("kd_t1t2", "+ KD from T1+T2 (uniform)", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "uniform", **_OFF}),
+    Row("weighted", "+ weighted multi-teacher", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "weighted", **_OFF}),
+    Row("cwd", "weighted + CWD", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "weighted", "lambda_akd": 0.0}),
+    Row("adversarial", "weighted + adversarial", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "weighted",
+                                                  "lambda_cd": 0.0}),
+    Row("full", "full objective", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "weighted"}),
+)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", required=True, help="distillation YAML (its distill: section is the 'full' row)")
+    p.add_argument("--teacher1", help="T1 model (default: the config's distill.teacher1)")
+    p.add_argument("--teacher2", help="T2 model (default: the config's distill.teacher2)")
+    p.add_argument("--seeds", type=_ints, default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--rows", default=",".join(r.name for r in ROWS),
+                   help="comma-separated subset of: " + ", ".join(r.name for r in ROWS))
+    p.add_argument("--test", default=None, help="test data (default: the 'test' folder beside data.val)")
+    p.add_argument("--runs", type=Path, default=Path("runs/ablate"), help="training runs folder")
+    p.add_argument("--out", type=Path, default=Path("runs/ablate/report"), help="report folder")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every run, e.g. --set schedule.epochs=1 (repeatable)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def select_rows(text: str) -> list[Row]:
+    by_name = {r.name: r for r in ROWS}
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in by_name]
+    if bad or not names:
+        raise FacekdError(f"--rows: unknown row(s) {bad}; choose from {', '.join(by_name)}")
+    return [by_name[n] for n in names]
+
+
+def row_config(base, row: Row, seed: int, teacher1: str | None, teacher2: str | None):
+    """The TrainConfig of one ablation run."""
+    from facekd.distill import DistillConfig
+
+    cfg = copy.deepcopy(base)
+    cfg.seed = seed
+    cfg.name = f"{base.name or 'ablate'}-{row.name}-seed{seed}"
+    if row.distill is None:
+        cfg.distill = None
+        return cfg
+    d = copy.deepcopy(base.distill) if base.distill is not None else DistillConfig()
+    for k, v in row.distill.items():
+        setattr(d, k, copy.deepcopy(v))
+    d.teacher1 = teacher1 or d.teacher1
+    d.teacher2 = teacher2 or d.teacher2
+    errs = d.validate()
+    if errs:
+        raise FacekdError("; ".join(errs))
+    cfg.distill = d
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from facekd.commands.distill import build_task
+    from facekd.config import load_config
+    from facekd.data import load_dataset
+    from facekd.engine import experiments as ex
+
+    overrides = list(args.overrides) + ([f"runtime.threads={args.threads}"] if args.threads else [])
+    base = load_config(args.config, overrides)
+    rows = select_rows(args.rows)
+    if not args.seeds:
+        raise FacekdError("--seeds: give at least one seed")
+    test_spec = args.test or ex.default_test_data(base.data.val)
+    test = load_dataset(test_spec, base.data.scheme) if test_spec else None
+    cfgs = [(row, seed, row_config(base, row, seed, args.teacher1, args.teacher2)) for row in rows for seed in args.seeds]
+    for _, _, cfg in cfgs:  # fail before hours of training, not after
+        if cfg.distill is not None:
+            for name in cfg.distill.needed_teachers():
+                path = cfg.distill.teacher1 if name == "t1" else cfg.distill.teacher2
+                if not path or not Path(path).exists():
+                    raise FacekdError(f"row needs teacher {name}: pass --teacher{name[1]} (got {path!r})")
+
+    records: list[ex.RunRecord] = []
+    t0 = time.perf_counter()
+    for i, (row, seed, cfg) in enumerate(cfgs):
+        print(f"[{i + 1}/{len(cfgs)}] {row.label}, seed {seed}", flush=True)
+        out = args.runs / row.name / f"seed{seed}"
+        task = (lambda c: build_task(c)) if cfg.distill is not None else None
+        summary = ex.run_or_reuse(cfg, out, task)
+        records.append(ex.RunRecord(row.name, seed, str(out), ex.best_val_metrics(summary),
+                                    ex.score_model(out / "best", test) if test is not None else None,
+                                    float(summary["train_time_s"]), int(summary["steps"])))
+    report = write_report(args.out, rows, records, base, test_spec)
+    print(report["markdown"].read_text())
+    print(f"ablation: {len(records)} runs in {time.perf_counter() - t0:.0f} s; report in {args.out}")
+    return 0
+
+
+def write_report(out: Path, rows: list[Row], records, base, test_spec: str | None) -> dict[str, Path]:
+    from facekd.engine import experiments as ex
+
+    out.mkdir(parents=True, exist_ok=True)
+    header = ["row", "seeds", "val NME %", "val FR@0.10 %", "val AUC@0.10", "test NME %", "test FR@0.10 %",
+              "test AUC@0.10", "train time / run (s)"]
+    table = []
+    for row in rows:
+        rs = [r for r in records if r.group == row.name]
+        tests = [r.test for r in rs if r.test is not None]
+        table.append([row.label, len(rs),
+                      ex.fmt([r.val["nme"] for r in rs]), ex.fmt([r.val["fr"] for r in rs]),
+                      ex.fmt([r.val["auc"] for r in rs], 1.0, 3),
+                      ex.fmt([t["nme"] for t in tests]), ex.fmt([t["fr"] for t in tests]),
+                      ex.fmt([t["auc"] for t in tests], 1.0, 3),
+                      ex.fmt([r.train_time_s for r in rs], 1.0, 0)])
+    s = base.schedule
+    meta = {"config": base.to_dict(), "test": test_spec}
+    text = (f"# Distillation ablation\n\nStudent `{base.model.name}`, {base.data.input_size} px, "
+            f"{s.epochs} epoch(s){f' (max {base.runtime.max_steps} steps)' if base.runtime.max_steps else ''}"
+            f"{f' on the first {base.data.max_samples} training faces' if base.data.max_samples else ''}, "
+            f"batch {base.data.batch_size}; val = `{base.data.val}` (model selection), test = `{test_spec}`. "
+            f"Mean ± sample std over seeds; NME is inter-ocular, in %.\n\n" + ex.markdown_table(header, table))
+    md = out / "ablation.md"
+    md.write_text(text, encoding="utf-8")
+    files = {"markdown": md, "json": ex.write_records(out / "ablation.json", records, meta)}
+    files["plot"] = _plot(out / "ablation.png", rows, records)
+    return files
+
+
+def _plot(path: Path, rows: list[Row], records) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=120)
+    x = np.arange(len(rows))
+    for off, split, color in ((-0.18, "val", "tab:blue"), (0.18, "test", "tab:orange")):
+        means, stds = [], []
+        for row in rows:
+            vals = [100 * (getattr(r, split) or {}).get("nme", np.nan) for r in records if r.group == row.name]
+            vals = [v for v in vals if np.isfinite(v)]
+            means.append(np.mean(vals) if vals else np.nan)
+            stds.append(np.std(vals, ddof=1) if len(vals) > 1 else 0.0)
+        ax.bar(x + off, means, 0.36, yerr=stds, capsize=3, label=split, color=color)
+        for xi, seeds in zip(x, rows):
+            pts = [100 * (getattr(r, split) or {}).get("nme", np.nan) for r in records if r.group == seeds.name]
+            ax.scatter([xi + off] * len(pts), pts, s=8, color="k", zorder=3)
+    ax.set_xticks(x, [r.label for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("NME (%)")
+    finite = [100 * (getattr(r, s) or {}).get("nme", np.nan) for r in records for s in ("val", "test")]
+    finite = [v for v in finite if np.isfinite(v)]
+    if finite:
+        ax.set_ylim(min(finite) * 0.95, max(finite) * 1.03)
+    ax.set_title("Distillation ablation (mean ± std over seeds, dots = runs)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,98 @@
+"""`facekd ablate` and `facekd sweep` end to end on a handful of real faces (a few steps per run)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facekd.cli import main
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+REPO = Path(__file__).resolve().parents[1]
+DATA = SHARED / "data" / "ytf68"
+TEST = SHARED / "data" / "samples" / "300w"  # two 68-point faces: a quick stand-in test split
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared not found")
+
+
+def _teacher(tmp_path: Path, name: str, model: str) -> Path:
+    from facekd.codecs import HeatmapCodec
+    from facekd.models import card_for, create_model, save_model
+    from facekd.schemes import get_scheme
+
+    scheme = get_scheme("ibug68")
+    m = create_model(model, scheme.num_points)
+    out = tmp_path / name
+    save_model(out, m, card_for(m, scheme=scheme, input_size=64, codec=HeatmapCodec(64, 16, 1.0)))
+    return out
+
+
+def _common(tmp_path, *extra):
+    return ["--config", str(REPO / "configs" / "tiny_ci.yaml"), "--test", str(TEST),
+            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "report"),
+            "--set", f"data.train={DATA / 'train'}", "--set", f"data.val={DATA / 'val'}",
+            "--set", "runtime.progress=false", "--set", "runtime.max_steps=2", "--set", "runtime.log_every=1", *extra]
+
+
+def test_ablate_runs_rows_over_seeds_writes_table_and_reuses_runs(tmp_path, capsys):
+    t1, t2 = _teacher(tmp_path, "t1", "hrnet_slim_w8"), _teacher(tmp_path, "t2", "hrnet_slim_w10_d1")
+    args = ["ablate", *_common(tmp_path, "--teacher1", str(t1), "--teacher2", str(t2),
+                               "--rows", "gt,kd_t1t2,full", "--seeds", "0,1")]
+    assert main(args) == 0
+    md = (tmp_path / "report" / "ablation.md").read_text()
+    for label in ("GT only", "+ KD from T1+T2 (uniform)", "full objective"):
+        assert f"| {label} | 2 |" in md
+    assert "±" in md and (tmp_path / "report" / "ablation.png").stat().st_size > 1000
+    runs = json.loads((tmp_path / "report" / "ablation.json").read_text())["runs"]
+    assert [(r["group"], r["seed"]) for r in runs] == [(g, s) for g in ("gt", "kd_t1t2", "full") for s in (0, 1)]
+    assert all(r["test"]["faces"] == 2 and 0 < r["test"]["nme"] < 5 for r in runs)
+    # the GT-only row trains without teachers; the full row logs every distillation term
+    assert "kd" not in (tmp_path / "runs" / "gt" / "seed0" / "train_log.csv").read_text().splitlines()[0]
+    assert "a1" in (tmp_path / "runs" / "full" / "seed0" / "train_log.csv").read_text().splitlines()[0]
+    # seeds give different runs
+    assert runs[0]["val"] != runs[1]["val"]
+    # a rerun reuses the finished runs (no retraining) and gives the same table
+    stamp = (tmp_path / "runs" / "full" / "seed1" / "summary.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "reusing finished run" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "full" / "seed1" / "summary.json").stat().st_mtime_ns == stamp
+    assert (tmp_path / "report" / "ablation.md").read_text() == md
+    # a different config in the same runs folder is refused, not overwritten
+    assert main([*args, "--set", "optim.lr=1e-2"]) == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def test_ablate_bad_row_and_missing_teacher(tmp_path, capsys):
+    assert main(["ablate", *_common(tmp_path, "--rows", "gt,nonsense")]) == 2
+    assert "unknown row" in capsys.readouterr().err
+    assert main(["ablate", *_common(tmp_path, "--rows", "kd_t1")]) == 2
+    assert "needs teacher t1" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing trained before the check
+
+
+def test_sweep_trains_family_and_baseline_writes_table_and_pareto(tmp_path):
+    extra = _teacher(tmp_path, "other", "hrnet_slim_w10_d1")
+    args = ["sweep", *_common(tmp_path, "--widths", "8", "--depths", "1,2", "--baselines", "pfld_regress",
+                              "--extra", f"given={extra}", "--latency-runs", "2")]
+    assert main(args) == 0
+    md = (tmp_path / "report" / "sweep.md").read_text()
+    for name in ("hrnet_slim_w8_d1", "hrnet_slim_w8_d2", "pfld_regress", "given"):
+        assert f"| {name} |" in md
+    runs = {r["group"]: r for r in json.loads((tmp_path / "report" / "sweep.json").read_text())["runs"]}
+    assert runs["hrnet_slim_w8_d2"]["extra"]["params"] > runs["hrnet_slim_w8_d1"]["extra"]["params"]
+    assert runs["hrnet_slim_w8_d2"]["extra"]["flops"] > runs["hrnet_slim_w8_d1"]["extra"]["flops"]
+    assert runs["given"]["extra"]["trained_here"] is False and runs["given"]["val"]["faces"] == 428
+    assert (tmp_path / "report" / "pareto.png").stat().st_size > 1000
+
+
+def test_sweep_unknown_width_is_an_error(tmp_path, capsys):
+    assert main(["sweep", *_common(tmp_path, "--widths", "9")]) == 2
+    assert "not in the model registry" in capsys.readouterr().err
+
+
+def test_pareto_front():
+    from facekd.commands.sweep import pareto_front
+
+    pts = [(1.0, 5.0), (2.0, 4.0), (3.0, 4.5), (0.5, 9.0), (2.0, 4.0)]
+    assert pareto_front(pts) == [0, 1, 3, 4]
