@@ -416,3 +416,26 @@ def test_adversarial_loss_is_kurakins_mix():
         AdversarialTrainingConfig(fraction=0)
     with pytest.raises(FacekdError, match="unknown key"):
         AdversarialTrainingConfig.from_dict({"eps": 3})
+
+
+def test_adversarial_training_is_a_config_switch_of_facekd_train(tmp_path, capsys):
+    import yaml
+
+    from facekd.cli import main
+
+    train = make_pts_dataset(tmp_path / "train", 8, seed=12)
+    cfg = tiny_config(train, None, runtime__max_steps=2, schedule__epochs=1)
+    cfg["runtime"]["log_every"] = 1
+    cfg["adversarial"] = {"epsilon": 2.0, "steps": 1}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "run")]) == 0
+    header = (tmp_path / "run" / "train_log.csv").read_text().splitlines()[0]
+    assert "adversarial" in header and "adv_linf" in header
+    # a bad key is named, and the switch does not combine with distillation
+    assert main(["train", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "r2"),
+                 "--set", "adversarial.epsilom=2"]) == 2
+    assert "epsilom" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "r3"),
+                 "--set", "distill.alpha=0.5"]) == 2
+    assert "cannot be combined" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()

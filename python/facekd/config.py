@@ -95,6 +95,8 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     distill: DistillConfig | None = None  # teachers + loss weights for `facekd distill`
+    # PGD adversarial training (Kurakin et al.): facekd.robust.AdversarialTrainingConfig fields; null = off
+    adversarial: dict[str, Any] | None = None
     seed: int = 0
     name: str = ""  # run name (default: the config file stem)
 
@@ -245,6 +247,15 @@ def validate(cfg: TrainConfig) -> None:
         errs = cfg.distill.validate()
         if errs:
             raise FacekdError("config key " + "; ".join(errs))
+    if cfg.adversarial is not None:
+        if cfg.distill is not None:
+            raise FacekdError("config keys 'adversarial' and 'distill' cannot be combined (one training task per run)")
+        try:
+            from facekd.robust.adversarial_training import AdversarialTrainingConfig
+        except ImportError:  # torch not installed: checked when the trainer builds the task
+            pass
+        else:
+            AdversarialTrainingConfig.from_dict(cfg.adversarial)  # raises naming the bad key / value
     if cfg.augment:
         try:
             from facekd.data import AugmentConfig

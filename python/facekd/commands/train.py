@@ -56,6 +56,10 @@ def run(args: argparse.Namespace, task=None) -> int:
 
     from facekd.engine.trainer import train
 
+    if task is None and cfg.adversarial is not None:
+        from facekd.robust.adversarial_training import AdversarialTask, AdversarialTrainingConfig
+
+        task = lambda c: AdversarialTask(AdversarialTrainingConfig.from_dict(c.adversarial))  # noqa: E731
     result = train(cfg, out, resume=args.resume, task=task(cfg) if task else None)
     if int(os.environ.get("RANK", "0")) == 0:
         print(result.summary(), flush=True)
