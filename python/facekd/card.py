@@ -107,7 +107,9 @@ class ModelCard:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise FacekdError(f"invalid model card: unknown field(s) {unknown}")
+            hint = (" (the card of an exported model: read it with facekd.export.split_exported_card)"
+                    if "export" in unknown else "")
+            raise FacekdError(f"invalid model card: unknown field(s) {unknown}{hint}")
         missing = sorted(f.name for f in fields(cls) if f.name not in d and f.default is MISSING
                          and f.default_factory is MISSING)
         if missing:
