@@ -101,3 +101,41 @@ def test_config_errors_name_the_key():
     with pytest.raises(FacekdError, match="heatmaps"):
         Distiller(DistillConfig(lambda_akd=0, kd_teachers=["t1"], lambda_cd=0),
                   {"t1": create_model("hrnet_slim_w8", K + 1)}, create_model("hrnet_slim_w8", K))
+
+
+def test_teacher_cache_gives_the_same_terms_and_runs_each_teacher_once_per_crop():
+    from facekd.distill import distiller as dmod
+
+    d_plain, student, teachers = _setup(cd_taps=["heatmaps", "neck"], lambda_akd=0.0)
+    d_cache = Distiller(DistillConfig(cd_taps=["heatmaps", "neck"], lambda_akd=0.0, teacher_cache=True),
+                        teachers, student)
+    d_cache.adapters.load_state_dict(d_plain.adapters.state_dict())
+    calls = {"n": 0}
+    for t in teachers.values():
+        t.register_forward_hook(lambda m, i, o: calls.__setitem__("n", calls["n"] + i[0].shape[0]))
+    batch = _batch(3)
+    dmod._TEACHER_MEMO.clear()
+    with torch.no_grad():
+        ref = d_plain.losses(batch, student)
+        n_plain = calls["n"]
+        first = d_cache.losses(batch, student)
+        second = d_cache.losses(batch, student)
+        # a batch with one new crop runs the teachers on that crop only
+        mixed = {k: v.clone() for k, v in batch.items()}
+        mixed["image"][1] += 0.5
+        d_cache.losses(mixed, student)
+    assert calls["n"] == 2 * n_plain + 2  # plain: 3 crops x 2 teachers; cached: the same once, then 1 crop x 2
+    for k in ref:
+        torch.testing.assert_close(first[k], ref[k])
+        torch.testing.assert_close(second[k], ref[k])
+    dmod._TEACHER_MEMO.clear()
+
+
+def test_teacher_cache_refuses_random_augmentation():
+    from types import SimpleNamespace
+
+    d, student, _ = _setup(teacher_cache=True)
+    trainer = SimpleNamespace(device=torch.device("cpu"), model=student,
+                              cfg=SimpleNamespace(runtime=SimpleNamespace(channels_last=False), augment={"flip_p": 0.5}))
+    with pytest.raises(FacekdError, match="augment: null"):
+        d.setup(trainer)

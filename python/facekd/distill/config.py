@@ -35,6 +35,9 @@ class DistillConfig:
     disc_condition_on_image: bool = False
     disc_lr: float = 4e-4
     disc_betas: tuple[float, float] = (0.9, 0.99)
+    # Memoise each teacher's outputs per input crop (exact bytes) for the whole process: with augment: null
+    # every epoch (and every run of `facekd ablate`) sees the same crops, so the teachers run once per crop.
+    teacher_cache: bool = False
 
     def validate(self) -> list[str]:
         """Problems as 'key: message' strings (empty when valid)."""

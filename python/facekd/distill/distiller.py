@@ -17,6 +17,17 @@ from facekd.losses.cwd import channel_wise_distillation
 from facekd.losses.kd import heatmap_kd_loss
 
 
+# (teacher tag, crop digest) -> that crop's teacher outputs; shared by the runs of one process (facekd ablate)
+_TEACHER_MEMO: dict[tuple[str, bytes], dict[str, Tensor]] = {}
+
+
+def _crop_digests(x: Tensor) -> list[bytes]:
+    import hashlib
+
+    a = x.detach().float().cpu().contiguous().numpy()
+    return [hashlib.blake2b(a[i].tobytes(), digest_size=16).digest() for i in range(a.shape[0])]
+
+
 def freeze_teacher(model: nn.Module) -> nn.Module:
     """Eval mode (BN statistics frozen), no gradients; ``train()`` calls keep it in eval mode."""
     model.eval()
@@ -75,6 +86,9 @@ class Distiller(Task):
                 t.to(memory_format=torch.channels_last)
         if trainer.model.output_type != "heatmap":
             raise FacekdError("distillation needs a heatmap student (got a coordinate-regression model)")
+        if self.cfg.teacher_cache and trainer.cfg.augment:
+            raise FacekdError("distill.teacher_cache needs identical crops every epoch: set augment: null "
+                              "(random augmentation would make every crop new and the cache grow without bound)")
         self._build(trainer.model)
 
     def _build(self, student: nn.Module) -> None:
@@ -126,8 +140,7 @@ class Distiller(Task):
         t_out: dict[str, dict[str, Tensor]] = {}
         with torch.no_grad():
             for name in sorted(cfg.needed_teachers()):
-                t = self.teachers[name]
-                t_out[name] = t(x, return_features=True) if (name == "t1" and need_feats) else {"heatmaps": t(x)}
+                t_out[name] = self._teacher_forward(name, x, need_feats and name == "t1")
         terms: dict[str, Tensor] = {}
         if cfg.lambda_kd > 0:
             kd_t = [t_out[n]["heatmaps"].float() for n in cfg.kd_teachers] if cfg.alpha > 0 else []
@@ -158,6 +171,22 @@ class Distiller(Task):
             if img is not None:
                 self._cache["img"] = img.detach()
         return terms
+
+    def _teacher_forward(self, name: str, x: Tensor, feats: bool) -> dict[str, Tensor]:
+        t = self.teachers[name]
+        if not self.cfg.teacher_cache:
+            return t(x, return_features=True) if feats else {"heatmaps": t(x)}
+        path = self.cfg.teacher1 if name == "t1" else self.cfg.teacher2
+        tag = f"{name}:{path or id(t)}:{int(feats)}"
+        keys = [(tag, d) for d in _crop_digests(x)]
+        missing = [i for i, k in enumerate(keys) if k not in _TEACHER_MEMO]
+        if missing:
+            xm = x[missing]
+            out = t(xm, return_features=True) if feats else {"heatmaps": t(xm)}
+            for j, i in enumerate(missing):
+                _TEACHER_MEMO[keys[i]] = {k: v[j].detach().cpu().clone() for k, v in out.items()}
+        rows = [_TEACHER_MEMO[k] for k in keys]
+        return {k: torch.stack([r[k] for r in rows]).to(x.device) for k in rows[0]}
 
     # -- the discriminator step -------------------------------------------------------------------
     def extra_step(self, batch: dict[str, Tensor]) -> dict[str, float] | None:
