@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facekd.commands import csv_list
 from facekd.errors import FacekdError
 
 
@@ -47,18 +48,11 @@ ROWS: tuple[Row, ...] = (
 )
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", required=True, help="distillation YAML (its distill: section is the 'full' row)")
     p.add_argument("--teacher1", help="T1 model (default: the config's distill.teacher1)")
     p.add_argument("--teacher2", help="T2 model (default: the config's distill.teacher2)")
-    p.add_argument("--seeds", type=_ints, default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--seeds", type=csv_list(int), default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--rows", default=",".join(r.name for r in ROWS),
                    help="comma-separated subset of: " + ", ".join(r.name for r in ROWS))
     p.add_argument("--test", default=None, help="test data (default: the 'test' folder beside data.val)")

@@ -7,16 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facekd.commands import csv_list
 from facekd.errors import FacekdError
-
-
-def _csv(kind):
-    def parse(text: str):
-        try:
-            return tuple(kind(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
-    return parse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,13 +21,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="evaluation data (any format of `facekd eval --data`)")
     p.add_argument("--scheme", default=None, help="landmark scheme of the data (default: from the point count)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--corruptions", type=_csv(str), default=tuple(CORRUPTIONS),
+    p.add_argument("--corruptions", type=csv_list(str), default=tuple(CORRUPTIONS),
                    help="comma-separated subset of: " + ", ".join(CORRUPTIONS) + " (default: all; "
                         "'none' for no corruption)")
-    p.add_argument("--severities", type=_csv(int), default=(1, 2, 3, 4, 5), help="default: 1,2,3,4,5")
-    p.add_argument("--attacks", type=_csv(str), default=("fgsm", "pgd"),
+    p.add_argument("--severities", type=csv_list(int), default=(1, 2, 3, 4, 5), help="default: 1,2,3,4,5")
+    p.add_argument("--attacks", type=csv_list(str), default=("fgsm", "pgd"),
                    help="comma-separated subset of fgsm, pgd (default: both; 'none' for no attack)")
-    p.add_argument("--epsilons", type=_csv(float), default=(1.0, 2.0, 4.0, 8.0),
+    p.add_argument("--epsilons", type=csv_list(float), default=(1.0, 2.0, 4.0, 8.0),
                    help="L-inf budgets in pixel units of 255 (default: 1,2,4,8)")
     p.add_argument("--pgd-steps", type=int, default=10)
     p.add_argument("--max-faces", type=int, default=None, help="evenly spread subset of the data")

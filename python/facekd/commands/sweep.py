@@ -13,23 +13,15 @@ import copy
 import time
 from pathlib import Path
 
+from facekd.commands import csv_list
 from facekd.errors import FacekdError
-
-
-def _csv(kind):
-    def parse(text: str):
-        try:
-            return tuple(kind(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
-    return parse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", required=True, help="student training YAML (model.name is swept)")
-    p.add_argument("--widths", type=_csv(int), default=(8, 12, 16), help="hrnet_slim widths (default 8,12,16)")
-    p.add_argument("--depths", type=_csv(int), default=(1, 2, 3), help="hrnet_slim depths (default 1,2,3)")
-    p.add_argument("--baselines", type=_csv(str), default=("mobilenetv2_heatmap", "pfld_regress"),
+    p.add_argument("--widths", type=csv_list(int), default=(8, 12, 16), help="hrnet_slim widths (default 8,12,16)")
+    p.add_argument("--depths", type=csv_list(int), default=(1, 2, 3), help="hrnet_slim depths (default 1,2,3)")
+    p.add_argument("--baselines", type=csv_list(str), default=("mobilenetv2_heatmap", "pfld_regress"),
                    help="other model names trained the same way (default: mobilenetv2_heatmap,pfld_regress; "
                         "'' for none)")
     p.add_argument("--extra", action="append", default=[], metavar="LABEL=MODEL",
@@ -55,8 +47,6 @@ def model_names(widths, depths, baselines) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from facekd.config import load_config
     from facekd.data import load_dataset
     from facekd.engine import experiments as ex
@@ -76,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         extras.append((label, path))
     test_spec = args.test or ex.default_test_data(base.data.val)
     test = load_dataset(test_spec, base.data.scheme) if test_spec else None
+    # extras have no training history: score them on val here (loaded once)
+    val_data = load_dataset(base.data.val, base.data.scheme) if extras and base.data.val else None
 
     records, t0 = [], time.perf_counter()
     todo = [(n, None) for n in names] + [(label, path) for label, path in extras]
@@ -94,15 +86,13 @@ def run(args: argparse.Namespace) -> int:
         module, card = load_model(model_path)
         flops, _ = count_flops(module, card.input_size)
         lat = cpu_latency_ms(module, card.input_size, runs=args.latency_runs)
-        if val is None and base.data.val:
-            val = ex.score_model(model_path, load_dataset(base.data.val, base.data.scheme))
+        if val is None and val_data is not None:
+            val = ex.score_model(model_path, val_data)
         rec = ex.RunRecord(name, args.seed, str(model_path), val or {},
                            ex.score_model(model_path, test) if test is not None else None, time_s, steps,
                            {"params": count_params(module), "flops": flops, "latency_ms": lat,
                             "model": card.model, "trained_here": path is None})
         records.append(rec)
-        del module
-        torch.set_num_threads(torch.get_num_threads())
     files = write_report(args.out, records, base, test_spec)
     print(files["markdown"].read_text())
     print(f"sweep: {len(records)} models in {time.perf_counter() - t0:.0f} s; report in {args.out}")
