@@ -26,8 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", required=True, choices=("pte", "coreml", "onnx"), help="export format")
     p.add_argument("--int8", action="store_true", help="PT2E int8 quantization (pte only)")
     p.add_argument("--out", help="output file (or directory); default: <model dir>/<name>[_int8].<ext>")
-    p.add_argument("--parity-data", help="dataset for the parity check (default: ytf68/val under "
-                                         "$FACEKD_DATA, ./shared/data or ../shared/data)")
+    p.add_argument("--parity-data", action="append",
+                   help="dataset for the parity check, repeatable (e.g. ytf68/val and helen_afw/val: the NME "
+                        "change is then that of their mean; default: ytf68/val under $FACEKD_DATA, "
+                        "./shared/data or ../shared/data)")
     p.add_argument("--parity-faces", type=int, default=64, help="faces used by the parity check (default 64)")
     p.add_argument("--calib-data", help="int8 calibration dataset (default: ytf68/train beside --parity-data)")
     p.add_argument("--calib-faces", type=int, default=256, help="int8 calibration faces (default 256)")
@@ -49,14 +51,16 @@ def run(args: argparse.Namespace) -> int:
 
     from facekd.export import TOLERANCES, export_model
 
-    parity = Path(args.parity_data) if args.parity_data else _default_data("val")
-    if parity is None:
+    parities = [Path(p) for p in args.parity_data] if args.parity_data else [_default_data("val")]
+    if parities[0] is None:
         raise FacekdError("no parity data: pass --parity-data DIR (e.g. ytf68/val) or set FACEKD_DATA")
-    if not parity.exists():
-        raise FacekdError(f"--parity-data {parity} does not exist")
+    for parity in parities:
+        if not parity.exists():
+            raise FacekdError(f"--parity-data {parity} does not exist")
+    parity = parities[0] if len(parities) == 1 else parities
     calib = None
     if args.int8:
-        calib = Path(args.calib_data) if args.calib_data else parity.parent / "train"
+        calib = Path(args.calib_data) if args.calib_data else parities[0].parent / "train"
         if not calib.exists():
             raise FacekdError(f"int8 calibration data {calib} does not exist; pass --calib-data DIR")
     for name in ("parity_faces", "calib_faces"):

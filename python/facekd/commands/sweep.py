@@ -4,6 +4,14 @@ the same data, schedule and codec: params, FLOPs, single-thread CPU latency, val
 Writes ``sweep.md``, ``sweep.json`` and ``pareto.png`` (val NME against latency and FLOPs, the Pareto front
 marked) into ``--out``. Already-trained models (e.g. the distilled student) join the table with
 ``--extra LABEL=MODEL_DIR``. Runs go to ``--runs/<model>/seed<N>`` and are reused / resumed on a rerun.
+
+``--configs A.yaml,B.yaml,...`` sweeps a list of candidate training configs instead (each its own model,
+input and heatmap size; data, augmentation, optimiser and schedule must be the same in all, after
+``--set``). Each is ranked by what ships: the per-face latency of crop + int8 ExecuTorch program
+(PT2E, fully delegated to XNNPACK, asserted) + decode on one thread, timed interleaved with dlib's
+shape predictor and the current default model on the same val faces; ``candidates.md``,
+``candidates.json`` and ``pareto_int8.png`` (mean val NME against that latency, dlib's latency and the
+default marked). ``--latency-only`` skips training: the table of params, FLOPs and latency alone.
 """
 
 from __future__ import annotations
@@ -18,7 +26,17 @@ from facekd.errors import FacekdError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", "-c", required=True, help="student training YAML (model.name is swept)")
+    p.add_argument("--config", "-c", help="student training YAML (model.name is swept)")
+    p.add_argument("--configs", type=csv_list(str), default=(),
+                   help="candidate training YAMLs (comma-separated) to train with one schedule and rank by "
+                        "int8 per-face latency and mean val NME (instead of --config)")
+    p.add_argument("--latency-only", action="store_true",
+                   help="with --configs: no training, only params / FLOPs / int8 latency")
+    p.add_argument("--default", dest="default_model", default="default",
+                   help="with --configs: the current default model to mark ('' for none)")
+    p.add_argument("--no-dlib", action="store_true", help="with --configs: do not time dlib")
+    p.add_argument("--latency-faces", type=int, default=32, help="with --configs: val faces timed per round")
+    p.add_argument("--latency-rounds", type=int, default=20, help="with --configs: timed rounds (min reported)")
     p.add_argument("--widths", type=csv_list(int), default=(8, 12, 16), help="hrnet_slim widths (default 8,12,16)")
     p.add_argument("--depths", type=csv_list(int), default=(1, 2, 3), help="hrnet_slim depths (default 1,2,3)")
     p.add_argument("--baselines", type=csv_list(str), default=("mobilenetv2_heatmap", "pfld_regress"),
@@ -47,6 +65,14 @@ def model_names(widths, depths, baselines) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if bool(args.config) == bool(args.configs):
+        raise FacekdError("give either --config (the width x depth sweep) or --configs (candidate configs)")
+    if args.configs:
+        from facekd.commands.candidates import run_candidates
+
+        return run_candidates(args)
+    if args.latency_only:
+        raise FacekdError("--latency-only needs --configs")
     from facekd.config import load_config
     from facekd.data import load_dataset
     from facekd.engine import experiments as ex

@@ -102,12 +102,13 @@ def sidecar_path(artifact: str | Path) -> Path:
 
 
 def export_model(model: str | Path, to: str, *, out: str | Path | None = None, int8: bool = False,
-                 parity_data: str | Path, calib_data: str | Path | None = None,
+                 parity_data: "str | Path | list[str | Path]", calib_data: str | Path | None = None,
                  parity_faces: int = 64, calib_faces: int = 256, tolerance: Tolerance | None = None,
                  require_full_delegation: bool = False, progress: bool = True,
                  log: Callable[[str], None] = print) -> ExportResult:
     """Export the model at `model` (directory, .safetensors or checkpoint) to `to` (pte, coreml,
-    onnx) and check it against eager PyTorch on `parity_faces` faces of `parity_data`.
+    onnx) and check it against eager PyTorch on `parity_faces` faces of `parity_data` (of each, for a
+    list of datasets: the NME change is then that of their mean).
 
     `int8` (pte only) quantizes with PT2E calibrated on `calib_faces` faces of `calib_data`.
     Raises :class:`ParityError` when outside `tolerance` (default: ``TOLERANCES[precision]``);

@@ -4,12 +4,14 @@ Crops come from a landmark dataset through the crop kernel exactly as at inferen
 (the dataset's, or the tight box of its landmarks) enlarged by the card's ``crop_scale``, resized
 to ``input_size``, normalised with the card's mean/std. Both models run face by face; their outputs
 are compared directly and after decoding to image landmarks (NME, inter-ocular by the scheme's
-eye corners, in %).
+eye corners, in %). With several datasets (e.g. ytf68/val and helen_afw/val) each gets its own NME
+before / after, and the reported NME change is that of the mean over the datasets (what model
+selection uses), in percentage points.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -31,13 +33,29 @@ class FaceCrops:
     landmarks: torch.Tensor
     visible: np.ndarray
     source: str
+    groups: tuple[tuple[str, int, int], ...] = ()  # (dataset name, start, stop) per source; () = one
 
     def __len__(self) -> int:
         return int(self.crops.shape[0])
 
 
-def load_face_crops(data: str | Path, card, limit: int, *, progress: bool = True) -> FaceCrops:
-    """Up to `limit` faces of dataset `data`, spread evenly over it, cropped for `card`."""
+def load_face_crops(data, card, limit: int, *, progress: bool = True) -> FaceCrops:
+    """Up to `limit` faces of dataset `data`, spread evenly over it, cropped for `card`. `data` may
+    be a list of datasets: up to `limit` faces of each, concatenated, with their ranges in ``groups``."""
+    if isinstance(data, (list, tuple)):
+        if not data:
+            raise FacekdError("no parity datasets given")
+        parts = [load_face_crops(d, card, limit, progress=progress) for d in data]
+        names = [_name(d) for d in data]
+        if len(set(names)) != len(names):  # e.g. two .../val folders: use the parent too
+            names = ["/".join(Path(str(d)).parts[-2:]) for d in data]
+        groups, start = [], 0
+        for n, part in zip(names, parts):
+            groups.append((n, start, start + len(part)))
+            start += len(part)
+        return FaceCrops(torch.cat([f.crops for f in parts]), torch.cat([f.affines for f in parts]),
+                         torch.cat([f.landmarks for f in parts]), np.concatenate([f.visible for f in parts]),
+                         " + ".join(f.source for f in parts), tuple(groups))
     from tqdm import tqdm
 
     from facekd import kernels
@@ -64,12 +82,31 @@ def load_face_crops(data: str | Path, card, limit: int, *, progress: bool = True
                      f"{Path(str(data)).name} ({len(idx)} of {len(ds)} faces)")
 
 
-def mean_nme(points: torch.Tensor, faces: FaceCrops, card) -> float:
-    """Mean inter-ocular NME over the faces, in %."""
+def _name(data) -> str:
+    p = Path(str(data))
+    return f"{p.parent.name}/{p.name}" if p.name in ("val", "test", "train") else p.name
+
+
+def _per_face_nme(points: torch.Tensor, faces: FaceCrops, card) -> np.ndarray:
     from facekd.engine.metrics import nme
 
-    return float(nme(points.numpy(), faces.landmarks.numpy(), card.get_scheme(),
-                     visible=faces.visible).mean() * 100)
+    return np.asarray(nme(points.numpy(), faces.landmarks.numpy(), card.get_scheme(), visible=faces.visible))
+
+
+def mean_nme(points: torch.Tensor, faces: FaceCrops, card) -> float:
+    """Mean inter-ocular NME in %: over the faces, or with several datasets the mean of their means."""
+    per_face = _per_face_nme(points, faces, card)
+    if not faces.groups:
+        return float(per_face.mean() * 100)
+    return float(np.mean([per_face[a:b].mean() for _, a, b in faces.groups]) * 100)
+
+
+def nme_by_source(points: torch.Tensor, faces: FaceCrops, card) -> dict[str, float]:
+    """Mean NME (%) of each dataset of `faces` (one entry, its source, without groups)."""
+    per_face = _per_face_nme(points, faces, card)
+    if not faces.groups:
+        return {faces.source: float(per_face.mean() * 100)}
+    return {n: float(per_face[a:b].mean() * 100) for n, a, b in faces.groups}
 
 
 @dataclass
@@ -85,15 +122,23 @@ class ParityReport:
     nme_diff: float              # nme_candidate - nme_reference (percentage points)
     point_max_diff_px: float     # largest landmark displacement candidate vs reference, image px
     point_mean_diff_px: float
+    # per dataset: {"nme_reference", "nme_candidate", "nme_diff"} (%, pp); the fields above then use the
+    # mean over the datasets
+    per_source: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"{self.faces} faces: output max|diff| {self.output_max_abs_diff:.3g} "
-                f"(reference max|out| {self.output_ref_max_abs:.3g}); NME {self.nme_reference:.3f}% -> "
+        text = (f"{self.faces} faces: output max|diff| {self.output_max_abs_diff:.3g} "
+                f"(reference max|out| {self.output_ref_max_abs:.3g}); "
+                f"{'mean ' if len(self.per_source) > 1 else ''}NME {self.nme_reference:.3f}% -> "
                 f"{self.nme_candidate:.3f}% ({self.nme_diff:+.3f} pp); landmark diff max "
                 f"{self.point_max_diff_px:.3g} px, mean {self.point_mean_diff_px:.3g} px")
+        if len(self.per_source) > 1:
+            text += "; " + ", ".join(f"{n} {v['nme_reference']:.3f}% -> {v['nme_candidate']:.3f}% "
+                                     f"({v['nme_diff']:+.3f} pp)" for n, v in self.per_source.items())
+        return text
 
 
 def run_model(runner: Runner, crops: torch.Tensor) -> torch.Tensor:
@@ -123,13 +168,16 @@ def compare(reference: torch.Tensor, candidate: torch.Tensor, faces: FaceCrops, 
         raise FacekdError("exported model produced NaN/Inf outputs")
     p_ref, p_cand = decode(reference, faces, card), decode(candidate, faces, card)
     nme_ref, nme_cand = mean_nme(p_ref, faces, card), mean_nme(p_cand, faces, card)
+    by_ref, by_cand = nme_by_source(p_ref, faces, card), nme_by_source(p_cand, faces, card)
+    per_source = {n: {"nme_reference": by_ref[n], "nme_candidate": by_cand[n], "nme_diff": by_cand[n] - by_ref[n]}
+                  for n in by_ref}
     shift = torch.linalg.norm(p_cand - p_ref, dim=-1)
     return ParityReport(
         faces=len(faces), source=faces.source,
         output_max_abs_diff=(candidate - reference).abs().max().item(),
         output_ref_max_abs=reference.abs().max().item(),
         nme_reference=nme_ref, nme_candidate=nme_cand, nme_diff=nme_cand - nme_ref,
-        point_max_diff_px=shift.max().item(), point_mean_diff_px=shift.mean().item())
+        point_max_diff_px=shift.max().item(), point_mean_diff_px=shift.mean().item(), per_source=per_source)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from facekd.models.registry import (
                                     build_from_dict,
                                     build_model,
                                     create_model,
+                                    hrnet_lite,
                                     hrnet_slim,
                                     list_models,
                                     model_config,
@@ -25,7 +26,7 @@ from facekd.models.report import ModelReport, count_flops, count_params, cpu_lat
 
 __all__ = [
     "HRNet", "HRNetConfig", "MobileNetV2Heatmap", "MobileNetV2HeatmapConfig", "PFLDConfig", "PFLDRegress",
-    "MODELS", "TEACHERS", "STUDENTS", "BASELINES", "create_model", "hrnet_slim", "list_models",
+    "MODELS", "TEACHERS", "STUDENTS", "BASELINES", "create_model", "hrnet_slim", "hrnet_lite", "list_models",
     "model_config", "build_model", "build_from_dict", "load_model", "save_model", "card_for",
     "check_weights", "init_from_file", "decode_output", "coords_to_image", "image_to_coords",
     "ModelReport", "model_report", "count_params", "count_flops", "cpu_latency_ms",

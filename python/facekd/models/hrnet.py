@@ -5,7 +5,15 @@ with one more, half-resolution branch each (widths ``w, 2w, 4w, 8w``), each stag
 modules of per-branch residual blocks followed by all-to-all multi-resolution fusion. Heads:
 ``"v2"`` upsamples all branches to stride 4, concatenates them and applies 1x1 conv-BN-ReLU + 1x1
 conv (HRNetV2); ``"highres"`` applies a 1x1 conv to the stride-4 branch only (HRNet / SimpleBaseline
-style, and the last module then fuses into that branch only). Heatmaps are at stride 4.
+style, and the last module then fuses into that branch only). Heatmaps are at stride 4, or at
+stride 2 with ``heatmap_stride=2`` (a sub-pixel output conv: 4K channels, then a 2x depth-to-space shuffle).
+
+Lightweight variants for the CPU / phone (Lite-HRNet, Yu et al. 2021, and the ShuffleNet V2 /
+MobileNet units it builds on), all config fields: ``block`` picks the residual unit of the HR
+modules (``"basic"``: two 3x3 convs; ``"dwsep"``: two depthwise-separable 3x3 convs;
+``"shuffle"``: the ShuffleNet V2 unit, channel split + 1x1 / depthwise 3x3 / 1x1 + channel
+shuffle), ``stage1_block`` the same for stage 1, and ``fuse`` the strided 3x3 convs of the
+fusion and of the new-branch transitions (``"conv"`` or ``"dwsep"``: depthwise 3x3 stride 2 + 1x1).
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ class HRNetConfig:
     stage_blocks: tuple[int, ...] = (4, 4, 4)
     head: str = "v2"  # "v2" or "highres"
     head_channels: int | None = None  # v2 head hidden channels (None: sum of branch widths)
+    block: str = "basic"  # residual unit of the HR modules: "basic", "dwsep" or "shuffle"
+    fuse: str = "conv"  # strided 3x3 convs of fusion / transitions: "conv" or "dwsep"
+    heatmap_stride: int = 4  # 4, or 2 (sub-pixel output conv + depth-to-space)
 
     def __post_init__(self) -> None:
         self.stage_modules = tuple(int(v) for v in self.stage_modules)
@@ -63,6 +74,15 @@ class HRNetConfig:
             raise bad("stage_modules and stage_blocks entries must be >= 1")
         if self.stage1_block not in BLOCKS:
             raise bad(f"stage1_block must be one of {sorted(BLOCKS)}, got {self.stage1_block!r}")
+        if self.block not in BRANCH_BLOCKS:
+            raise bad(f"block must be one of {sorted(BRANCH_BLOCKS)}, got {self.block!r}")
+        if self.fuse not in ("conv", "dwsep"):
+            raise bad(f"fuse must be 'conv' or 'dwsep', got {self.fuse!r}")
+        if self.heatmap_stride not in (2, 4):
+            raise bad(f"heatmap_stride must be 2 or 4, got {self.heatmap_stride}")
+        odd = [n for n, w in (("width", self.width), ("stage1_width", self.stage1_width)) if w % 2]
+        if odd and "shuffle" in (self.block, self.stage1_block):
+            raise bad(f"the shuffle block splits channels in two: {odd} must be even")
         if self.head not in ("v2", "highres"):
             raise bad(f"head must be 'v2' or 'highres', got {self.head!r}")
         for name in ("stem_width", "stage1_blocks", "stage1_width", "width"):
@@ -143,7 +163,75 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
+def _dwsep(cin: int, cout: int, stride: int = 1, relu: bool = True) -> list[nn.Module]:
+    """Depthwise 3x3 (stride) + BN, then 1x1 + BN (+ ReLU): a cheap stand-in for a 3x3 conv."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), _bn(cin),
+                               nn.Conv2d(cin, cout, 1, bias=False), _bn(cout)]
+    return layers + [nn.ReLU(inplace=True)] if relu else layers
+
+
+class DWSepBlock(nn.Module):
+    """The basic block with each 3x3 conv replaced by depthwise 3x3 + pointwise 1x1
+    (MobileNet's factorisation): about 1/8 of the basic block's parameters at 16-64 channels."""
+
+    expansion = 1
+
+    def __init__(self, cin: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*_dwsep(cin, planes, stride), *_dwsep(planes, planes, relu=False))
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = (nn.Sequential(nn.Conv2d(cin, planes, 1, stride, bias=False), _bn(planes))
+                           if stride != 1 or cin != planes else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.body(x) + identity)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int = 2) -> torch.Tensor:
+    n, c, h, w = x.shape
+    return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class ShuffleBlock(nn.Module):
+    """ShuffleNet V2 unit (Ma et al. 2018), the "naive" block of Lite-HRNet: with ``cin == planes``
+    and stride 1, half the channels pass through and the other half go 1x1 -> depthwise 3x3 -> 1x1;
+    otherwise both halves are computed from the whole input (the down-sampling unit). Then the
+    halves are concatenated and shuffled."""
+
+    expansion = 1
+
+    def __init__(self, cin: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        if planes % 2:
+            raise FacekdError(f"ShuffleBlock needs an even channel count, got {planes}")
+        half = planes // 2
+        self.split = stride == 1 and cin == planes
+        src = half if self.split else cin
+        self.branch2 = nn.Sequential(nn.Conv2d(src, half, 1, bias=False), _bn(half), nn.ReLU(inplace=True),
+                                     *_dwsep(half, half, stride))
+        self.branch1 = None if self.split else nn.Sequential(*_dwsep(cin, half, stride))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.split:
+            half = x.shape[1] // 2  # slices, not chunk: XNNPACK takes slice_copy, not split_with_sizes
+            out = torch.cat([x[:, :half], self.branch2(x[:, half:])], dim=1)
+        else:
+            out = torch.cat([self.branch1(x), self.branch2(x)], dim=1)
+        return channel_shuffle(out, 2)
+
+
+BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck, "dwsep": DWSepBlock,
+                                      "shuffle": ShuffleBlock}
+BRANCH_BLOCKS = ("basic", "dwsep", "shuffle")  # blocks of the HR modules (expansion 1)
+
+
+def _down(cin: int, cout: int, kind: str, relu: bool) -> list[nn.Module]:
+    """A stride-2 3x3 reduction: a full conv + BN (+ ReLU) or its depthwise-separable version."""
+    if kind == "dwsep":
+        return _dwsep(cin, cout, 2, relu=relu)
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), _bn(cout)]
+    return layers + [nn.ReLU(inplace=True)] if relu else layers
 
 
 def _stack(block: type[nn.Module], cin: int, planes: int, n: int) -> nn.Sequential:
@@ -161,11 +249,12 @@ def _resize_to(x: torch.Tensor, ref: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 class HRModule(nn.Module):
-    """Parallel branches of basic blocks, then fusion (sum of resampled branches) into each output."""
+    """Parallel branches of residual blocks, then fusion (sum of resampled branches) into each output."""
 
-    def __init__(self, widths: list[int], num_blocks: int, num_outputs: int) -> None:
+    def __init__(self, widths: list[int], num_blocks: int, num_outputs: int, block: str = "basic",
+                 fuse: str = "conv") -> None:
         super().__init__()
-        self.branches = nn.ModuleList(_stack(BasicBlock, w, w, num_blocks) for w in widths)
+        self.branches = nn.ModuleList(_stack(BLOCKS[block], w, w, num_blocks) for w in widths)
         self.fuse = nn.ModuleList()
         for i in range(num_outputs):
             row = nn.ModuleList()
@@ -178,10 +267,7 @@ class HRModule(nn.Module):
                     convs: list[nn.Module] = []
                     for k in range(i - j):
                         last = k == i - j - 1
-                        cout = widths[i] if last else wj
-                        convs += [nn.Conv2d(wj, cout, 3, 2, 1, bias=False), _bn(cout)]
-                        if not last:
-                            convs.append(nn.ReLU(inplace=True))
+                        convs += _down(wj, widths[i] if last else wj, fuse, relu=not last)
                     row.append(nn.Sequential(*convs))
             self.fuse.append(row)
         self.relu = nn.ReLU(inplace=True)
@@ -201,7 +287,7 @@ class HRModule(nn.Module):
 
 
 class HRNet(nn.Module):
-    """HRNet heatmap model. ``forward(x) -> heatmaps [N, K, H/4, W/4]``."""
+    """HRNet heatmap model. ``forward(x) -> heatmaps [N, K, H/s, W/s]``, s = ``heatmap_stride``."""
 
     arch = "hrnet"
     output_type = "heatmap"
@@ -225,32 +311,39 @@ class HRNet(nn.Module):
         self.stages = nn.ModuleList()
         for s in range(2, c.num_stages + 1):
             widths = c.branch_widths(s)
-            self.transitions.append(self._transition(prev, widths))
+            self.transitions.append(self._transition(prev, widths, c.fuse))
             last_stage = s == c.num_stages
             n_mod = c.stage_modules[s - 2]
             modules = []
             for m in range(n_mod):
                 single = last_stage and m == n_mod - 1 and c.head == "highres"
-                modules.append(HRModule(widths, c.stage_blocks[s - 2], 1 if single else len(widths)))
+                modules.append(HRModule(widths, c.stage_blocks[s - 2], 1 if single else len(widths),
+                                        block=c.block, fuse=c.fuse))
             self.stages.append(nn.Sequential(*modules))
             prev = widths
 
         k = c.num_keypoints
+        neck = None
         if c.head == "v2":
             cat = sum(prev)
             hidden = c.head_channels or cat
             self.head = nn.Sequential(nn.Conv2d(cat, hidden, 1, bias=False), _bn(hidden),
                                       nn.ReLU(inplace=True))
-            self.final = nn.Conv2d(hidden, k, 1)
-            self._neck_channels = hidden
+            neck = hidden
         else:
             self.head = nn.Identity()
-            self.final = nn.Conv2d(prev[0], k, 1)
-            self._neck_channels = prev[0]
+            neck = prev[0]
+        # stride 2 heatmaps: sub-pixel convolution (the output conv predicts 2x2 sub-positions, a depth-to-
+        # space shuffle interleaves them); a transposed / nearest-up + depthwise head ran ~15x slower in int8 XNNPACK
+        sub = 1 if c.heatmap_stride == 4 else 4 // c.heatmap_stride
+        self.final = nn.Conv2d(neck, k * sub * sub, 1)
+        self.output_per_keypoint = sub * sub  # channels of ``final`` per keypoint
+        self.upsample = nn.Identity() if sub == 1 else nn.PixelShuffle(sub)
+        self._neck_channels = neck
         self._init_weights()
 
     @staticmethod
-    def _transition(prev: list[int], widths: list[int]) -> nn.ModuleList:
+    def _transition(prev: list[int], widths: list[int], fuse: str = "conv") -> nn.ModuleList:
         layers = nn.ModuleList()
         for i, w in enumerate(widths):
             if i < len(prev):
@@ -261,7 +354,7 @@ class HRNet(nn.Module):
                 cin = prev[-1]
                 for k in range(i + 1 - len(prev)):
                     cout = w if k == i - len(prev) else cin
-                    convs += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), _bn(cout), nn.ReLU(inplace=True)]
+                    convs += _down(cin, cout, fuse, relu=True)
                     cin = cout
                 layers.append(nn.Sequential(*convs))
         return layers
@@ -288,7 +381,7 @@ class HRNet(nn.Module):
                 widths = widths[:1]
             info += [dict(name=f"stage{s}.b{j}", channels=w, stride=4 * 2**j) for j, w in enumerate(widths)]
         info.append(dict(name="neck", channels=self._neck_channels, stride=4))
-        info.append(dict(name="heatmaps", channels=c.num_keypoints, stride=4))
+        info.append(dict(name="heatmaps", channels=c.num_keypoints, stride=c.heatmap_stride))
         return info
 
     def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -309,7 +402,7 @@ class HRNet(nn.Module):
             y = xs[0]
         y = self.head(y)
         feats["neck"] = y
-        feats["heatmaps"] = self.final(y)
+        feats["heatmaps"] = self.upsample(self.final(y))
         return feats
 
     def forward(self, x: torch.Tensor, return_features: bool = False):

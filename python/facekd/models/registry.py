@@ -1,7 +1,8 @@
 """The one table of named model configs, and ``create_model``.
 
 Every entry maps a name to a function ``(num_keypoints) -> config``; the config's type says which
-module class builds it. Students are ``hrnet_slim_w{width}_d{depth}`` (see :func:`hrnet_slim`).
+module class builds it. Students are ``hrnet_slim_w{width}_d{depth}`` (see :func:`hrnet_slim`) and
+the lightweight ``hrnet_lite_{block}_w{width}_d{depth}`` (see :func:`hrnet_lite`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,22 @@ def hrnet_slim(width: int, depth: int, num_keypoints: int) -> HRNetConfig:
                        head="v2", head_channels=4 * width)
 
 
+LITE_BLOCKS = ("dwsep", "shuffle")
+LITE_WIDTHS = (12, 16, 20, 24, 32)
+
+
+def hrnet_lite(width: int, depth: int, block: str, num_keypoints: int) -> HRNetConfig:
+    """Lightweight HRNet student for the CPU / phone: the :func:`hrnet_slim` layout with
+    ``block`` ("dwsep" or "shuffle", see :class:`~facekd.models.hrnet.HRNetConfig`) in stage 1 and
+    every HR module, and depthwise-separable strided convs in fusion and transitions. The cheaper
+    units leave room for more width at the latency of a basic-block model. Heatmap stride 4 (set
+    ``heatmap_stride: 2`` in ``model.overrides`` for twice the heatmap resolution)."""
+    if block not in LITE_BLOCKS:
+        raise FacekdError(f"hrnet_lite block must be one of {LITE_BLOCKS}, got {block!r}")
+    cfg = hrnet_slim(width, depth, num_keypoints)
+    return dataclasses.replace(cfg, stage1_block=block, block=block, fuse="dwsep")
+
+
 def _hrnet_w32(k: int) -> HRNetConfig:  # teacher T1: HRNet-W32 body, high-resolution head
     return HRNetConfig(num_keypoints=k, width=32, stage_modules=(1, 4, 3), stage_blocks=(4, 4, 4), head="highres")
 
@@ -53,6 +70,10 @@ def _slim(w: int, d: int) -> Callable[[int], HRNetConfig]:
     return lambda k: hrnet_slim(w, d, k)
 
 
+def _lite(w: int, d: int, block: str) -> Callable[[int], HRNetConfig]:
+    return lambda k: hrnet_lite(w, d, block, k)
+
+
 MODELS: dict[str, Callable[[int], Any]] = {
     "hrnet_w32": _hrnet_w32,
     "hrnetv2_w18": _hrnetv2_w18,
@@ -60,6 +81,7 @@ MODELS: dict[str, Callable[[int], Any]] = {
     "hrnet_slim_w12": _slim(12, 2),
     "hrnet_slim_w8": _slim(8, 1),
     **{f"hrnet_slim_w{w}_d{d}": _slim(w, d) for w in SLIM_WIDTHS for d in SLIM_DEPTHS},
+    **{f"hrnet_lite_{b}_w{w}_d{d}": _lite(w, d, b) for b in LITE_BLOCKS for w in LITE_WIDTHS for d in SLIM_DEPTHS},
     "mobilenetv2_heatmap": lambda k: MobileNetV2HeatmapConfig(num_keypoints=k),
     "pfld_regress": lambda k: PFLDConfig(num_keypoints=k),
 }
