@@ -96,3 +96,42 @@ def test_pareto_front():
 
     pts = [(1.0, 5.0), (2.0, 4.0), (3.0, 4.5), (0.5, 9.0), (2.0, 4.0)]
     assert pareto_front(pts) == [0, 1, 3, 4]
+
+
+def _candidate(tmp_path: Path, label: str, model: str, **edits) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "configs" / "tiny_ci.yaml").read_text())
+    cfg["data"].update(train=str(DATA / "train"), val=str(DATA / "val"))
+    cfg["model"] = {"name": model, "overrides": edits.pop("overrides", {})}
+    for section, values in edits.items():
+        cfg[section].update(values)
+    p = tmp_path / f"{label}.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def test_sweep_candidates_trains_times_int8_and_plots(tmp_path):
+    pytest.importorskip("executorch")
+    a = _candidate(tmp_path, "basic", "hrnet_slim_w8_d1")
+    b = _candidate(tmp_path, "shuffle48", "hrnet_lite_shuffle_w12_d1", overrides={"heatmap_stride": 2},
+                   codec={"heatmap_size": 32})
+    args = ["sweep", "--configs", f"{a},{b}", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "report"),
+            "--set", "runtime.progress=false", "--set", "runtime.max_steps=2", "--default", "", "--no-dlib",
+            "--latency-faces", "2", "--latency-rounds", "1"]
+    assert main(args) == 0
+    md = (tmp_path / "report" / "candidates.md").read_text()
+    assert "| basic | hrnet_slim_w8_d1 | 64 | 16 |" in md
+    assert "| shuffle48 | hrnet_lite_shuffle_w12_d1 {'heatmap_stride': 2} | 64 | 32 |" in md
+    runs = {r["group"]: r for r in json.loads((tmp_path / "report" / "candidates.json").read_text())["runs"]}
+    assert all(r["extra"]["fully_delegated"] and r["extra"]["int8_ms"] > 0 for r in runs.values())
+    assert 0 < runs["basic"]["val"]["nme"] and (tmp_path / "report" / "pareto_int8.png").stat().st_size > 1000
+
+
+def test_sweep_candidates_with_different_schedules_are_refused(tmp_path, capsys):
+    a = _candidate(tmp_path, "a", "hrnet_slim_w8_d1")
+    b = _candidate(tmp_path, "b", "hrnet_slim_w8_d1", schedule={"epochs": 3})
+    assert main(["sweep", "--configs", f"{a},{b}", "--runs", str(tmp_path / "runs")]) == 2
+    assert "candidate b differs from a in schedule.epochs" in capsys.readouterr().err
+    assert main(["sweep", "--runs", str(tmp_path / "runs")]) == 2
+    assert "either --config" in capsys.readouterr().err

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,9 @@ SHARED_FIELDS = (("data", ("train", "val", "epoch_size", "scheme", "crop_scale",
 
 
 def _section(cfg, name: str, keys) -> dict[str, Any]:
-    d = asdict(getattr(cfg, name))
+    d = cfg.to_dict()[name]
+    if not isinstance(d, dict):
+        return {"": d}
     return d if keys is None else {k: d[k] for k in keys}
 
 
@@ -33,7 +34,8 @@ def check_same_schedule(configs: list[tuple[str, Any]]) -> None:
             a, b = _section(ref, section, keys), _section(cfg, section, keys)
             for k in a:
                 if a[k] != b[k]:
-                    raise FacekdError(f"candidate {name} differs from {ref_name} in {section}.{k} "
+                    where = f"{section}.{k}" if k else section
+                    raise FacekdError(f"candidate {name} differs from {ref_name} in {where} "
                                       f"({b[k]!r} vs {a[k]!r}): candidates must share data and schedule")
 
 
@@ -136,6 +138,10 @@ def run_candidates(args: argparse.Namespace) -> int:
         timing = time_per_face(runners, faces, rounds=args.latency_rounds)
     finally:
         torch.set_num_threads(threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    from facekd.fileio import write_json
+
+    write_json(args.out / "timing.json", {k: t.to_dict() for k, t in timing.items()})  # kept if the report fails
     for r in rows:
         r.extra["int8_ms"], r.extra["int8_median_ms"] = timing[r.group].min_ms, timing[r.group].median_ms
     for k in ("default", "dlib"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from pathlib import Path
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
@@ -115,7 +116,7 @@ def load_faces(data, limit: int) -> list[Face]:
     """Up to ``limit`` (image, box) pairs spread evenly over dataset ``data`` (a path or dataset)."""
     from facekd.data import load_dataset
 
-    ds = load_dataset(data) if not hasattr(data, "__getitem__") else data
+    ds = load_dataset(data) if isinstance(data, (str, Path)) else data
     if len(ds) == 0 or limit < 1:
         raise FacekdError(f"need at least one face (dataset has {len(ds)}, limit {limit})")
     idx = np.unique(np.linspace(0, len(ds) - 1, num=min(limit, len(ds))).round().astype(int))

@@ -50,12 +50,15 @@ def hrnet_lite(width: int, depth: int, block: str, num_keypoints: int) -> HRNetC
     """Lightweight HRNet student for the CPU / phone: the :func:`hrnet_slim` layout with
     ``block`` ("dwsep" or "shuffle", see :class:`~facekd.models.hrnet.HRNetConfig`) in stage 1 and
     every HR module, and depthwise-separable strided convs in fusion and transitions. The cheaper
-    units leave room for more width at the latency of a basic-block model. Heatmap stride 4 (set
-    ``heatmap_stride: 2`` in ``model.overrides`` for twice the heatmap resolution)."""
+    units leave room for more width at the latency of a basic-block model; the full-conv parts that
+    would then dominate are capped: the stem at 32 channels (as Lite-HRNet's) and the v2 head at
+    ``2 * width`` hidden channels. Heatmap stride 4 (set ``heatmap_stride: 2`` in
+    ``model.overrides`` for twice the heatmap resolution)."""
     if block not in LITE_BLOCKS:
         raise FacekdError(f"hrnet_lite block must be one of {LITE_BLOCKS}, got {block!r}")
     cfg = hrnet_slim(width, depth, num_keypoints)
-    return dataclasses.replace(cfg, stage1_block=block, block=block, fuse="dwsep")
+    return dataclasses.replace(cfg, stage1_block=block, block=block, fuse="dwsep",
+                               stem_width=min(32, cfg.stem_width), head_channels=2 * width)
 
 
 def _hrnet_w32(k: int) -> HRNetConfig:  # teacher T1: HRNet-W32 body, high-resolution head
