@@ -221,6 +221,13 @@ fk_status fk_landmarker_info_get(const fk_landmarker* landmarker, fk_landmarker_
   });
 }
 
+fk_status fk_card_info(const char* card_json, fk_landmarker_info* info) {
+  return guard("fk_card_info", [&] {
+    facekd::require_not_null(info, "info");
+    facekd::card_info(facekd::parse_card(card_json), *info);
+  });
+}
+
 fk_status fk_landmarker_process(fk_landmarker* landmarker, const fk_image* image, const fk_detections* detections,
                                 double timestamp, fk_landmarker_result* out) {
   return guard("fk_landmarker_process", [&] {

@@ -78,7 +78,7 @@ Landmarker::Landmarker(const char* card_json, const fk_landmarker_options& o) : 
   }
 }
 
-void Landmarker::info(fk_landmarker_info& out) const {
+void card_info(const Card& card_, fk_landmarker_info& out) {
   out.num_keypoints = card_.num_keypoints;
   out.input_size = card_.input_size;
   out.output_kind = card_.output_kind;

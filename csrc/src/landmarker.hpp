@@ -27,6 +27,7 @@ struct Card {
 };
 
 Card parse_card(const char* json_text);
+void card_info(const Card& card, fk_landmarker_info& out);
 
 // Detector box -> landmark box (python/facekd/detectors.py BoxTransform.apply).
 void apply_box_transform(const fk_box_transform& t, const float box[4], float out[4]);
@@ -44,7 +45,7 @@ class Landmarker {
   Landmarker(const char* card_json, const fk_landmarker_options& options);
 
   const Card& card() const { return card_; }
-  void info(fk_landmarker_info& out) const;
+  void info(fk_landmarker_info& out) const { card_info(card_, out); }
   void reset();
   void process(const fk_image& image, const fk_detections* detections, double timestamp,
                fk_landmarker_result& out);

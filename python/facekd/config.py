@@ -251,7 +251,7 @@ def validate(cfg: TrainConfig) -> None:
         if cfg.distill is not None:
             raise FacekdError("config keys 'adversarial' and 'distill' cannot be combined (one training task per run)")
         try:
-            from facekd.robust.adversarial_training import AdversarialTrainingConfig
+            from facekd.robust.config import AdversarialTrainingConfig
         except ImportError:  # torch not installed: checked when the trainer builds the task
             pass
         else:

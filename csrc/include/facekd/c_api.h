@@ -320,6 +320,8 @@ typedef struct fk_landmarker_info {
 } fk_landmarker_info;
 
 FK_API fk_status fk_landmarker_info_get(const fk_landmarker* landmarker, fk_landmarker_info* info);
+/* The same, from a card alone (the one card parser, for shells that show or check a card). */
+FK_API fk_status fk_card_info(const char* card_json, fk_landmarker_info* info);
 
 typedef struct fk_face {
   float box[4];         /* landmark-convention box of the crop (before crop_scale); in the face's
