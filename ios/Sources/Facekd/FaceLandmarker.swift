@@ -1,3 +1,4 @@
+import CFacekd
 import Dispatch
 import Foundation
 
