@@ -391,8 +391,8 @@ class Landmarker:
         """The network as the C landmarker calls it: crops [m, 3, S, S] -> outputs."""
         out = self._forward(crops)
         m, k = crops.shape[0], self.num_keypoints
-        if self.codec is not None:
-            h = self.codec.heatmap_size
+        h = getattr(self.codec, "heatmap_size", None)  # None: a CoordCodec (coordinate model)
+        if h is not None:
             if out.ndim != 4 or out.shape != (m, k, h, h):
                 raise FacekdError(f"the model returned shape {list(out.shape)}; expected heatmaps [{m}, {k}, {h}, {h}]")
         elif out.shape != (m, k, 2):
