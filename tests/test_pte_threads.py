@@ -82,15 +82,15 @@ def _run(args: list[str], prefix: tuple[str, ...] = ()) -> subprocess.CompletedP
 # One script for the API cases: runs the model several times, prints the pool size and a digest.
 API_SCRIPT = """
 import sys, numpy as np
+from executorch.extension.pybindings import portable_lib
 from facekd.api import Landmarker, read_image
-from facekd.export.executorch import num_threads
 threads = None if sys.argv[3] == "none" else int(sys.argv[3])
 lm = Landmarker(sys.argv[1], threads=threads)
 img = read_image(sys.argv[2])
 first = lm.detect(img, boxes=[[40, 40, 80, 80]])[0].landmarks
 for _ in range(10):
     assert np.array_equal(lm.detect(img, boxes=[[40, 40, 80, 80]])[0].landmarks, first)
-print("pool", num_threads(), "points", first.shape[0], "finite", bool(np.isfinite(first).all()))
+print("pool", portable_lib._threadpool_get_thread_count(), "points", first.shape[0], "finite", bool(np.isfinite(first).all()))
 """
 
 
@@ -138,12 +138,14 @@ def test_resizing_the_pool_keeps_loaded_models_valid(ptes):
     outputs as before."""
     script = """
 import sys, gc, torch
-from facekd.export.executorch import PteModel, num_threads, set_num_threads
+from executorch.extension.pybindings import portable_lib
+from facekd.export.executorch import PteModel, set_num_threads
 x = torch.linspace(-1, 1, 3 * 64 * 64).reshape(1, 3, 64, 64)
-a = PteModel(sys.argv[1], threads=2)
+set_num_threads(2)
+a = PteModel(sys.argv[1])
 ya = a(x).clone()
-b = PteModel(sys.argv[2], threads=1)
-assert num_threads() == 1
+set_num_threads(1)
+b = PteModel(sys.argv[2])
 yb = b(x).clone()
 for n in (2, 1, 2, 1):
     set_num_threads(n)
@@ -151,7 +153,7 @@ for n in (2, 1, 2, 1):
         assert torch.equal(a(x), ya) and torch.equal(b(x), yb)
 del a, b
 gc.collect()
-print("ok", num_threads())
+print("ok", portable_lib._threadpool_get_thread_count())
 """
     assert "ok 1" in _run(["-c", script, str(ptes[0]), str(ptes[1])]).stdout
 
