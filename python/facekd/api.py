@@ -166,12 +166,10 @@ def _resolve_model(model, *, device: str, threads: int | None):
 
         if path.suffix == ".pte":
             try:
-                from facekd.export.executorch import PteModel, set_num_threads
+                from facekd.export.executorch import PteModel
             except ImportError as e:
                 raise FacekdError(f"{path}: running .pte models needs executorch ({e})") from None
-            runtime = PteModel(path)
-            if threads:
-                set_num_threads(threads)
+            runtime = PteModel(path, threads=threads)  # sizes the pool before loading the program
         else:
             try:
                 from facekd.export.onnx import OnnxModel

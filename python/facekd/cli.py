@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FacekdError as e:
         print(f"facekd {ns.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a file the command reads or writes: the OS message names it
+        print(f"facekd {ns.command}: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
