@@ -352,10 +352,9 @@ class Trainer:
     def _pick_device(name: str) -> torch.device:
         if name == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        dev = torch.device(name)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise FacekdError(f"runtime.device={name} but CUDA is not available")
-        return dev
+        from facekd.devices import torch_device
+
+        return torch_device(name, name="runtime.device")
 
     def log(self, msg: str) -> None:
         if not self.dist.is_main:
