@@ -75,7 +75,7 @@ def build_task(cfg, teachers: dict[str, str] | None = None, targets: str | None 
     d.teachers = {**d.teachers, **(teachers or {})}
     if targets:
         d.targets = targets
-    errs = d.validate()
+    errs = d.run_errors()
     if errs:
         raise FacekdError("; ".join(errs))
     cfg.distill = d

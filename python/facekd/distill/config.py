@@ -25,7 +25,7 @@ class DistillConfig:
       are therefore on by default at conservative values. Their own best values are not measured yet.
 
     Old configs with ``teacher1`` / ``teacher2`` still load: they become teachers named ``t1`` / ``t2`` (with a
-    DeprecationWarning), which the old ``kd_teachers: [t1, t2]`` lists keep naming.
+    FutureWarning), which the old ``kd_teachers: [t1, t2]`` lists keep naming.
     """
 
     teachers: dict[str, str] = field(default_factory=dict)  # name -> model path (order matters for cd_teacher)
@@ -76,7 +76,7 @@ class DistillConfig:
         for legacy, name in ((self.teacher1, "t1"), (self.teacher2, "t2")):
             if legacy:
                 warnings.warn(f"distill.teacher{name[1]} is deprecated: write `distill.teachers: {{{name}: "
-                              f"{legacy}}}` (it is read as the teacher named {name!r})", DeprecationWarning,
+                              f"{legacy}}}` (it is read as the teacher named {name!r})", FutureWarning,
                               stacklevel=3)
                 self.teachers.setdefault(name, legacy)
         self.teacher1 = self.teacher2 = None
@@ -133,12 +133,17 @@ class DistillConfig:
         for k in ("min_confidence", "pl_min_weight", "outside_weight"):
             if not 0.0 <= getattr(self, k) <= 1.0:
                 errs.append(f"distill.{k}: must be in [0, 1]")
-        if self.lambda_pl > 0 and not self.targets:
-            errs.append("distill.lambda_pl: pseudo-labels come from a teacher targets cache: set distill.targets "
-                        "(made by `facekd teach`)")
         if self.targets and self.lambda_cd > 0 and any(t != "heatmaps" for t in self.cd_taps):
             errs.append("distill.cd_taps: with distill.targets only the 'heatmaps' tap can be distilled (the cache "
                         "holds teacher points, not features)")
+        return errs
+
+    def run_errors(self) -> list[str]:
+        """Problems that only show once the run's teachers / cache are final (after CLI overrides)."""
+        errs = self.validate()
+        if self.lambda_pl > 0 and not self.targets:
+            errs.append("distill.lambda_pl: pseudo-labels come from a teacher targets cache: set distill.targets "
+                        "or pass --targets (made by `facekd teach`)")
         return errs
 
     def needed_teachers(self) -> list[str]:

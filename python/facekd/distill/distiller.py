@@ -71,7 +71,7 @@ class Distiller(Task):
         extra = [n for n in teachers if n not in cfg.teachers]
         if extra:  # teachers given as modules only: name them in this distiller's own copy of the config
             cfg = dataclasses.replace(cfg, teachers={**cfg.teachers, **{n: f"<module {n}>" for n in extra}})
-        errs = cfg.validate()
+        errs = cfg.run_errors()
         if errs:
             raise FacekdError("; ".join(errs))
         self.cfg = cfg
