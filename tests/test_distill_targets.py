@@ -382,3 +382,31 @@ def test_adversarial_term_with_stabilisers_does_not_diverge(tmp_path, seed):
     assert all(math.isfinite(float(r["d_gt"])) for r in rows)
     assert res.best_nme is not None and math.isfinite(res.best_nme)
     assert res.best_nme < 1.5 * gt.best_nme + 0.02, (res.best_nme, gt.best_nme)
+
+
+def test_ablate_rows_from_a_cache_gt_drops_the_pool_and_pseudo_uses_it(tmp_path, capsys):
+    from facekd.cli import main
+
+    train = make_pts_dataset(tmp_path / "train", 8, seed=1)
+    val = make_pts_dataset(tmp_path / "val", 4, seed=2)
+    pool = _image_folder(tmp_path / "pool", n=4, size=64)
+    d = tiny_config(train, val)
+    d["data"]["train"] = [{"path": str(train), "name": "lab"}, {"path": str(pool), "labelled": False, "name": "pool"}]
+    d["data"]["epoch_size"] = 8
+    d["distill"] = {"teachers": {"a": str(_save_teacher(tmp_path / "ta", "hrnet_slim_w8"))}, "akd_warmup_steps": 0}
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(d))
+    assert main(["teach", "--config", str(cfg_path), "--out", str(tmp_path / "cache"), "--no-progress"]) == 0
+    # without a cache the pseudo-label row cannot run: refused before any training
+    base = ["ablate", "--config", str(cfg_path), "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "rep"),
+            "--seeds", "0", "--set", "runtime.max_steps=2", "--set", "runtime.log_every=1"]
+    assert main(base + ["--rows", "gt,pseudo"]) == 2
+    assert "pseudo-labels come from a teacher targets cache" in capsys.readouterr().err
+    assert main(base + ["--rows", "gt,pseudo,full", "--targets", str(tmp_path / "cache")]) == 0
+    gt_cfg = yaml.safe_load((tmp_path / "runs" / "gt" / "seed0" / "config.yaml").read_text())
+    assert [s["name"] for s in gt_cfg["data"]["train"]] == ["lab"] and gt_cfg["distill"] is None
+    head = lambda row: (tmp_path / "runs" / row / "seed0" / "train_log.csv").read_text().splitlines()[0].split(",")
+    assert "pl" in head("pseudo") and "kd" in head("pseudo") and "cd" not in head("pseudo")
+    assert {"kd", "cd", "a_a", "d_a"} <= set(head("full"))
+    md = (tmp_path / "rep" / "ablation.md").read_text()
+    assert "| GT + pseudo-labels (no KD) | 1 |" in md and "`pool` (unlabelled)" in md

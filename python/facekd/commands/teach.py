@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="teacher batch size (default 32)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--max-faces", type=int, help="only this many faces per source, evenly spread (smoke runs)")
     p.add_argument("--force", action="store_true", help="replace an existing cache in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from facekd.errors import FacekdError
     from facekd.schemes import as_scheme
 
+    if args.max_faces is not None and args.max_faces < 1:
+        raise FacekdError(f"--max-faces must be >= 1, got {args.max_faces}")
     if args.batch_size < 1:
         raise FacekdError(f"--batch-size must be >= 1, got {args.batch_size}")
     if (args.out / ARRAYS).exists() and not args.force:
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     teachers = {n: (models[n], cards[n]) for n in paths}
     targets, summary = build_targets(as_sources(cfg.data.train), as_scheme(cfg.data.scheme), teachers,
                                      batch_size=args.batch_size, workers=cfg.data.workers, device=device,
-                                     progress=not args.no_progress, knobs=WeightKnobs.from_config(d))
+                                     progress=not args.no_progress, knobs=WeightKnobs.from_config(d),
+                                     max_faces=args.max_faces, channels_last=cfg.runtime.channels_last)
     for n in paths:
         targets.meta["teachers"][list(paths).index(n)]["path"] = paths[n]
     targets.save(args.out)

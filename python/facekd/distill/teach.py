@@ -44,13 +44,14 @@ def _collate(items):
 
 def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.Module, Any]], *,
                   batch_size: int = 32, workers: int = 0, device: str = "cpu", progress: bool = True,
-                  knobs: WeightKnobs = WeightKnobs(), log: Callable[[str], None] | None = None
+                  knobs: WeightKnobs = WeightKnobs(), max_faces: int | None = None, channels_last: bool = True,
+                  log: Callable[[str], None] | None = None
                   ) -> tuple[TeacherTargets, dict[str, Any]]:
     """Run ``teachers`` (name -> (model, card)) on the canonical crops of ``sources`` (``DataSource`` list).
 
     The crops follow the teachers' card (input size, crop scale; all teachers must agree). Returns the cache and
     a summary (faces per source, mean confidence per teacher, median spread between teachers, share of points
-    whose weight is low, time)."""
+    whose weight is low, time). ``max_faces``: only that many faces per source, evenly spread (smoke runs)."""
     from tqdm import tqdm
 
     from facekd.data import CropDataset, load_dataset
@@ -71,12 +72,15 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
             raise FacekdError(f"teacher {n} predicts {c.num_keypoints} points, the data's scheme has {scheme.num_points}")
     codecs = [c.get_codec() for c in cards]
     dev = torch.device(device)
-    models = [teachers[n][0].to(dev).eval() for n in names]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    models = [teachers[n][0].to(dev, memory_format=fmt).eval() for n in names]
     pts_all, conf_all, aff_all, wh_all, keys, labelled = [], [], [], [], [], []
     per_source: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     for src in sources:
         base = load_dataset(src.spec, scheme=scheme)
+        if max_faces is not None and max_faces < len(base):
+            base = base.select(sorted(set(np.linspace(0, len(base) - 1, max_faces).round().astype(int).tolist())))
         crops = CropDataset(base, None, scheme, augment=None, crop_scale=cs, input_size=size, strict=True,
                             with_key=True)
         loader = torch.utils.data.DataLoader(_Faces(crops), batch_size=batch_size, num_workers=workers,
@@ -87,7 +91,7 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
             for batch, bad_items in loader:
                 bad += bad_items
                 if batch is not None:
-                    x = batch["image"].to(dev)
+                    x = batch["image"].to(dev).contiguous(memory_format=fmt)
                     with torch.no_grad():
                         outs = [m(x).float().cpu() for m in models]
                     dec = [codec.decode(o) for codec, o in zip(codecs, outs)]  # crop px, peak values
