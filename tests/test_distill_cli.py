@@ -53,7 +53,7 @@ def test_distill_cli_runs_logs_terms_and_resumes(tmp_path):
 
 def test_distill_cli_missing_teacher_is_a_clear_error(tmp_path, capsys):
     assert main(_args(tmp_path, tmp_path / "run")) == 2
-    assert "t1" in capsys.readouterr().err
+    assert "needs teachers" in capsys.readouterr().err
 
 
 def test_distill_cli_teacher_resolution_mismatch(tmp_path, capsys):

@@ -66,8 +66,10 @@ def test_ablate_runs_rows_over_seeds_writes_table_and_reuses_runs(tmp_path, caps
 def test_ablate_bad_row_and_missing_teacher(tmp_path, capsys):
     assert main(["ablate", *_common(tmp_path, "--rows", "gt,nonsense")]) == 2
     assert "unknown row" in capsys.readouterr().err
-    assert main(["ablate", *_common(tmp_path, "--rows", "kd_t1")]) == 2
-    assert "needs teacher t1" in capsys.readouterr().err
+    assert main(["ablate", *_common(tmp_path, "--rows", "kd")]) == 2
+    assert "row kd needs teachers" in capsys.readouterr().err
+    assert main(["ablate", *_common(tmp_path, "--rows", "kd", "--teacher", f"w32={tmp_path / 'missing'}")]) == 2
+    assert "needs teacher w32" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # nothing trained before the check
 
 

@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         d = cfg.distill
         if d is None:
             continue
+        if not d.teachers and not d.targets:
+            raise FacekdError(f"row {row.name} needs teachers: pass --teacher NAME=PATH (or --targets DIR from "
+                              "`facekd teach`), or set distill.teachers")
         if d.targets:
             from facekd.distill.targets import TeacherTargets
 

@@ -65,7 +65,9 @@ class Distiller(Task):
     (:mod:`facekd.distill.targets`), and unlabelled sources can join the training data.
     """
 
-    uses_unlabelled = True
+    @property
+    def uses_unlabelled(self) -> bool:  # live teachers weight their term by the GT visibility: cache only
+        return bool(self.cfg.targets)
 
     def __init__(self, cfg: DistillConfig, teachers: dict[str, nn.Module], student: nn.Module | None = None):
         extra = [n for n in teachers if n not in cfg.teachers]

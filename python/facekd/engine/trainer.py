@@ -386,7 +386,7 @@ class Trainer:
 
         train_sources = as_sources(cfg.data.train)
         bases = [load_dataset(src.spec, scheme=self.scheme) for src in train_sources]
-        for i, (src, b) in enumerate(zip(train_sources, bases)):
+        for i, src in enumerate(train_sources):
             if not src.labelled and not self.task.uses_unlabelled:
                 raise FacekdError(
                     f"data.train[{i}] ({src.label!r}) is unlabelled (labelled: false): ground-truth training cannot "
