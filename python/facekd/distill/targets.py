@@ -208,9 +208,13 @@ class TargetSampler:
             pts, conf, in_img = pts[:, perm], conf[:, perm], in_img[:, perm]
         in_crop = ((pts >= -0.5) & (pts <= crop_size - 0.5)).all(-1)
         wt, r, cons = point_weights(pts, conf, in_img & in_crop, crop_size, gt_crop, self.knobs)
-        hms = np.stack([self.codec.encode(p)[0] for p in pts])
+        t, k = pts.shape[:2]
+        # one codec call for every teacher and the consensus (points outside the heatmap encode to 0)
+        allp = np.concatenate([pts.reshape(-1, 2), np.nan_to_num(cons, nan=-1e4)])
+        maps, inside = self.codec.encode(allp)
+        hms = maps[: t * k].reshape(t, k, *maps.shape[1:])
+        pl_hm, pl_inside = maps[t * k:], inside[t * k:]
         labelled = np.isfinite(gt_crop).all(-1)
-        pl_hm, pl_inside = self.codec.encode(np.nan_to_num(cons, nan=-1e4))
         pl_w = ((r >= self.knobs.pl_min_weight) & ~labelled & (pl_inside > 0)).astype(np.float32)
         return {"t_heatmap": hms.astype(np.float32), "t_weight": wt, "t_points": pts.astype(np.float32),
                 "pl_heatmap": pl_hm.astype(np.float32), "pl_weight": pl_w}
