@@ -321,6 +321,7 @@ def test_teach_then_distill_from_the_cache_with_an_unlabelled_pool(tmp_path, cap
     assert "12 faces x 2 teacher(s)" in out and "pool: 4 faces (unlabelled)" in out
     summary = json.loads((cache / "summary.json").read_text())
     assert summary["sources"]["lab"]["faces"] == 8 and 0 <= summary["low_weight_share"] <= 1
+    assert (cache / "preview.png").stat().st_size > 5000  # crops with the consensus coloured by weight
     # never overwritten without being asked
     assert main(["teach", "--config", str(cfg_path), "--out", str(cache), "--no-progress"]) == 2
     assert "--force" in capsys.readouterr().err

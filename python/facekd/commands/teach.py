@@ -2,8 +2,9 @@
 
 Reads a distillation config: its ``data.train`` sources (labelled crops and ``labelled: false`` image folders)
 and its ``distill.teachers`` (``--teacher NAME=PATH`` adds or replaces one). Writes ``targets.npz`` (teacher
-points in canonical-crop pixels + per-point confidence, fp16; crop affines) and ``targets.json`` (teachers'
-cards, sources) and ``summary.json`` into ``--out``; then train with ``facekd distill --targets OUT``.
+points in canonical-crop pixels + per-point confidence, fp16; crop affines), ``targets.json`` (teachers'
+cards, sources), ``summary.json`` and ``preview.png`` (a few crops per source with the teachers' consensus
+coloured by point weight) into ``--out``; then train with ``facekd distill --targets OUT``.
 An existing cache is never overwritten without ``--force``.
 """
 
@@ -58,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     models, cards = load_teachers(list(paths), paths)
     teachers = {n: (models[n], cards[n]) for n in paths}
+    args.out.mkdir(parents=True, exist_ok=True)
     targets, summary = build_targets(as_sources(cfg.data.train), as_scheme(cfg.data.scheme), teachers,
                                      batch_size=args.batch_size, workers=cfg.data.workers, device=device,
                                      progress=not args.no_progress, knobs=WeightKnobs.from_config(d),
-                                     max_faces=args.max_faces, channels_last=cfg.runtime.channels_last)
+                                     max_faces=args.max_faces, channels_last=cfg.runtime.channels_last,
+                                     preview=str(args.out / "preview.png"))
     for n in paths:
         targets.meta["teachers"][list(paths).index(n)]["path"] = paths[n]
     targets.save(args.out)
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
                      + (f", {s['skipped']} unreadable left out" if s["skipped"] else ""))
     for name, s in summary["teachers"].items():
         lines.append(f"  teacher {name}: mean confidence {s['mean_confidence']:.3f}")
+    if "preview" in summary:
+        lines.append(f"  preview: {summary['preview']}")
     lines.append(f"  median teacher spread {100 * summary['median_spread']:.2f} % of the crop side; points with "
                  f"weight < 0.5: {100 * summary['low_weight_share']:.1f} %"
                  + "".join(f", {k[len('low_weight_share_'):]} {100 * v:.1f} %" for k, v in summary.items()

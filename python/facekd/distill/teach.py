@@ -45,6 +45,7 @@ def _collate(items):
 def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.Module, Any]], *,
                   batch_size: int = 32, workers: int = 0, device: str = "cpu", progress: bool = True,
                   knobs: WeightKnobs = WeightKnobs(), max_faces: int | None = None, channels_last: bool = True,
+                  preview: str | None = None, preview_per_source: int = 4,
                   log: Callable[[str], None] | None = None
                   ) -> tuple[TeacherTargets, dict[str, Any]]:
     """Run ``teachers`` (name -> (model, card)) on the canonical crops of ``sources`` (``DataSource`` list).
@@ -75,6 +76,7 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     models = [teachers[n][0].to(dev, memory_format=fmt).eval() for n in names]
     pts_all, conf_all, aff_all, wh_all, keys, labelled = [], [], [], [], [], []
+    previews: list[tuple[str, int, np.ndarray]] = []
     per_source: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     for src in sources:
@@ -86,6 +88,7 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
         loader = torch.utils.data.DataLoader(_Faces(crops), batch_size=batch_size, num_workers=workers,
                                              collate_fn=_collate)
         n_ok, bad = 0, []
+        shown = 0
         with tqdm(total=len(crops), desc=f"teach {src.label}", disable=not progress, file=sys.stderr,
                   dynamic_ncols=True, mininterval=1.0) as bar:
             for batch, bad_items in loader:
@@ -99,6 +102,10 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
                     conf_all.append(np.stack([d[1] for d in dec]))
                     aff_all.append(batch["affine"].numpy())
                     wh_all.append(batch["image_wh"].numpy())
+                    if shown < preview_per_source:  # a few canonical crops for the preview sheet
+                        take = min(preview_per_source - shown, len(x))
+                        previews += [(src.label, len(keys) + j, batch["image"][j].numpy()) for j in range(take)]
+                        shown += take
                     keys += list(batch["key"])
                     labelled += [bool(v) for v in batch["labelled"]]
                     n_ok += len(x)
@@ -126,7 +133,53 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
                "sources": per_source, "teachers": {}, **_quality(targets, np.asarray(labelled), knobs)}
     for i, n in enumerate(names):
         summary["teachers"][n] = {"mean_confidence": float(conf[i].astype(np.float64).mean())}
+    if preview and previews:
+        summary["preview"] = str(_preview_sheet(preview, targets, previews, knobs))
     return targets, summary
+
+
+def _preview_sheet(path, targets: TeacherTargets, previews, knobs: WeightKnobs):
+    """Canonical crops with the teachers' consensus points coloured by their weight (annotated image)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facekd import kernels
+
+    size = float(targets.meta["input_size"])
+    mean = np.asarray(kernels.IMAGENET_MEAN, dtype=np.float32)[:, None, None]
+    std = np.asarray(kernels.IMAGENET_STD, dtype=np.float32)[:, None, None]
+    cols = min(4, len(previews))
+    rows = -(-len(previews) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.6 * rows + 0.6), dpi=100, squeeze=False)
+    sc = None
+    for ax, (label, row, img) in zip(axes.flat, previews):
+        pts = targets.points[:, row].astype(np.float32)
+        conf = targets.conf[:, row].astype(np.float32)
+        _, r, cons = point_weights(pts, conf, _inside(targets, row), size, None, knobs)
+        ax.imshow(np.clip((img * std + mean).transpose(1, 2, 0), 0, 1))
+        sc = ax.scatter(cons[:, 0], cons[:, 1], c=r, cmap="viridis", vmin=0, vmax=1, s=6)
+        ax.set_title(f"{label} (mean w {r.mean():.2f})", fontsize=7)
+        ax.set_axis_off()
+    for ax in list(axes.flat)[len(previews):]:
+        ax.set_axis_off()
+    if sc is not None:
+        fig.colorbar(sc, ax=axes, fraction=0.02, label="point weight (agreement x confidence x inside)")
+    fig.suptitle(f"teacher consensus on canonical crops ({', '.join(targets.teacher_names)})", fontsize=9)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _inside(targets: TeacherTargets, row: int) -> np.ndarray:
+    """[T, K]: each teacher's point lies in its canonical crop and in the image."""
+    size = float(targets.meta["input_size"])
+    pts = targets.points[:, row].astype(np.float32)
+    w, h = (float(v) for v in targets.image_wh[row])
+    ip = targets.image_points(row)
+    return (((pts >= -0.5) & (pts <= size - 0.5)).all(-1) & (ip[..., 0] >= -0.5) & (ip[..., 0] <= w - 0.5)
+            & (ip[..., 1] >= -0.5) & (ip[..., 1] <= h - 0.5))
 
 
 def _quality(targets: TeacherTargets, labelled: np.ndarray, knobs: WeightKnobs) -> dict[str, Any]:
@@ -136,8 +189,7 @@ def _quality(targets: TeacherTargets, labelled: np.ndarray, knobs: WeightKnobs) 
     conf = targets.conf.astype(np.float32)
     spreads, low = [], []
     for n in range(len(targets)):
-        inside = ((pts[:, n] >= -0.5) & (pts[:, n] <= size - 0.5)).all(-1)
-        _, r, cons = point_weights(pts[:, n], conf[:, n], inside, size, None, knobs)
+        _, r, cons = point_weights(pts[:, n], conf[:, n], _inside(targets, n), size, None, knobs)
         spreads.append(np.sqrt(((pts[:, n] - cons[None]) ** 2).sum(-1).mean(0)) / size)
         low.append(r < 0.5)
     spreads, low = np.stack(spreads), np.stack(low)
