@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("video", "facekd.commands.video", "track landmarks through a video"),
     ("eval", "facekd.commands.eval", "evaluate a model on a dataset (NME / FR / AUC, CED, worst faces)"),
     ("train", "facekd.commands.train", "train a model from a YAML config"),
+    ("teach", "facekd.commands.teach", "run the frozen teachers once over the training faces (targets cache)"),
     ("distill", "facekd.commands.distill", "multi-teacher distillation of a student"),
     ("ablate", "facekd.commands.ablate", "run the distillation ablation"),
     ("sweep", "facekd.commands.sweep", "student width x depth sweep"),
