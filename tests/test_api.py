@@ -286,9 +286,9 @@ def test_model_errors(tmp_path, monkeypatch):
         Landmarker(tmp_path / "nope")
     with pytest.raises(FacekdError):
         Landmarker(42)
-    import facekd.api as api
+    import facekd.models.io as model_io
 
-    monkeypatch.setattr(api, "default_model_path", lambda: None)
+    monkeypatch.setattr(model_io, "default_model_path", lambda: None)
     with pytest.raises(FacekdError, match="default model is not bundled"):
         Landmarker("default")
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from facekd.devices import torch_device
 from facekd.errors import FacekdError, NoFaceFoundError
 
 __all__ = ["Landmarker", "Tracker", "Face", "read_image", "default_model_path", "MAX_PIXELS"]
@@ -27,6 +27,11 @@ __all__ = ["Landmarker", "Tracker", "Face", "read_image", "default_model_path", 
 # Decompression-bomb guard: images with more pixels are refused (Pillow's own default threshold).
 MAX_PIXELS = 89_478_485
 DEFAULT_MODEL = "default"
+# Face boxes a caller may give: a side of at least MIN_BOX_SIDE px (a smaller crop holds no
+# landmarks, only interpolated pixels) and at most MAX_BOX_FACTOR x the image's longer side (a
+# close-up's box may overhang the frame; a larger one is a unit or coordinate mistake).
+MIN_BOX_SIDE = 4.0
+MAX_BOX_FACTOR = 4.0
 _COLORS = ("RGB", "BGR")
 _IDENTITY = (0.0, 0.0, 1.0, 1.0)  # box transform (dx, dy, sw, sh)
 
@@ -136,11 +141,9 @@ def _array_to_rgb(a: np.ndarray, color: str, limit: int) -> np.ndarray:
 
 def default_model_path() -> Path | None:
     """Directory of the bundled default model, or None when this installation has none."""
-    d = resources.files("facekd").joinpath("assets", "models", DEFAULT_MODEL)
-    f = d.joinpath("model.safetensors")
-    if not f.is_file():
-        return None
-    return Path(str(d))
+    from facekd.models.io import default_model_path as bundled
+
+    return bundled()
 
 
 def _resolve_model(model, *, device: str, threads: int | None):
@@ -148,31 +151,21 @@ def _resolve_model(model, *, device: str, threads: int | None):
     import torch
 
     from facekd.card import ModelCard
+    from facekd.models.io import resolve_model
 
-    if isinstance(model, str) and model == DEFAULT_MODEL:
-        path = default_model_path()
-        if path is None:
-            raise FacekdError("the default model is not bundled with this facekd installation "
-                              "(facekd/assets/models/default/model.safetensors is missing); pass a model "
-                              "directory, .safetensors, checkpoint, .pte or .onnx (CLI: --model PATH)")
-    elif isinstance(model, (str, Path)):
-        path = Path(model)
-        if not path.exists():
-            raise FacekdError(f"model not found: {path}")
-    else:
-        raise FacekdError(f"model must be 'default' or a path, got {type(model).__name__}")
-
+    dev = torch_device(device)  # before loading anything
+    path = resolve_model(model)  # the one resolver of model names and paths (CLI commands too)
+    if path.suffix in (".pte", ".onnx") and dev.type != "cpu":
+        raise FacekdError(f"device {device!r}: exported {path.suffix} models run on the CPU (device='cpu')")
     if path.suffix in (".pte", ".onnx"):
         from facekd.export import split_exported_card
 
         if path.suffix == ".pte":
             try:
-                from facekd.export.executorch import PteModel, set_num_threads
+                from facekd.export.executorch import PteModel
             except ImportError as e:
                 raise FacekdError(f"{path}: running .pte models needs executorch ({e})") from None
-            runtime = PteModel(path)
-            if threads:
-                set_num_threads(threads)
+            runtime = PteModel(path, threads=threads)  # sizes the pool before loading the program
         else:
             try:
                 from facekd.export.onnx import OnnxModel
@@ -201,10 +194,7 @@ def _torch_runner(module, device: str, threads: int | None) -> Callable:
         if int(threads) < 1:
             raise FacekdError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(int(threads))
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise FacekdError(f"invalid device {device!r}: {e}") from None
+    dev = torch_device(device)
     if isinstance(module, torch.nn.Module):
         module = module.to(dev).eval()
 
@@ -336,12 +326,14 @@ class Landmarker:
         pass (plus one per roll re-crop round)."""
         if box_convention not in ("landmarks", "detector"):
             raise FacekdError(f"box_convention must be 'landmarks' or 'detector', got {box_convention!r}")
+        _check_max_faces(max_faces)
         img = read_image(image, color=color)
         if boxes is None:
             det = run_detector(self.detector, img)
             transform = detector_transform(self.detector)
         else:
             det = (_check_boxes(boxes), None, None)
+            _check_box_sizes(det[0], img.shape)
             transform = detector_transform(self.detector) if box_convention == "detector" else _IDENTITY
         n = len(det[0]) if max_faces is None else min(int(max_faces), len(det[0]))
         if n == 0:
@@ -366,12 +358,15 @@ class Landmarker:
         from facekd import _core
 
         b = _check_boxes(boxes)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise FacekdError("predict: image must be uint8 RGB [H, W, 3] (use read_image)")
+        _check_box_sizes(b, image.shape)
+        if len(b) == 0:  # no face: nothing to run
+            return (np.zeros((0, self.num_keypoints, 2), np.float32), np.zeros((0, self.num_keypoints), np.float32))
         m = len(b)
         rot = np.zeros(m) if rotations is None else np.asarray(rotations, dtype=np.float64).reshape(-1)
         if rot.shape != (m,) or not np.isfinite(rot).all():
             raise FacekdError(f"rotations must be {m} finite angles, got {rotations!r}")
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise FacekdError("predict: image must be uint8 RGB [H, W, 3] (use read_image)")
         try:
             return self._core.predict(np.ascontiguousarray(image), _core.PIXEL_FORMATS["RGB"], b,
                                       rot.astype(np.float32))
@@ -453,6 +448,8 @@ def _check_boxes(boxes) -> np.ndarray:
         b = np.asarray(boxes, dtype=np.float64)
     except (TypeError, ValueError):
         raise FacekdError(f"boxes must be numbers [M, 4] (x, y, w, h), got {boxes!r}") from None
+    if b.size == 0 and b.shape in ((0,), (0, 4)):  # [], np.zeros((0, 4)): no face
+        return np.zeros((0, 4), np.float32)
     if b.ndim == 1 and b.size == 4:
         b = b[None]
     if b.ndim != 2 or b.shape[1] != 4:
@@ -462,6 +459,29 @@ def _check_boxes(boxes) -> np.ndarray:
     if len(b) and not (b[:, 2:] > 0).all():
         raise FacekdError(f"box width and height must be > 0, got {b[~(b[:, 2:] > 0).all(1)].tolist()}")
     return b.astype(np.float32)
+
+
+def _check_box_sizes(b: np.ndarray, image_shape) -> None:
+    """FacekdError naming the first box [M, 4] smaller than MIN_BOX_SIDE px or larger than
+    MAX_BOX_FACTOR x the longer side of an image of ``image_shape`` (H, W, ...)."""
+    if not len(b):
+        return
+    h, w = int(image_shape[0]), int(image_shape[1])
+    limit = MAX_BOX_FACTOR * max(h, w)
+    side_min, side_max = b[:, 2:].min(1), b[:, 2:].max(1)
+    for i in np.flatnonzero((side_min < MIN_BOX_SIDE) | (side_max > limit))[:1]:
+        box = [round(float(v), 3) for v in b[i]]
+        if side_min[i] < MIN_BOX_SIDE:
+            raise FacekdError(f"face box {box} is too small: width and height must be >= {MIN_BOX_SIDE:g} px")
+        raise FacekdError(f"face box {box} is too large for the {w}x{h} image: width and height must be "
+                          f"<= {MAX_BOX_FACTOR:g} x {max(h, w)} = {limit:g} px")
+
+
+def _check_max_faces(max_faces) -> None:
+    if max_faces is None:
+        return
+    if isinstance(max_faces, bool) or not isinstance(max_faces, (int, np.integer)) or max_faces < 1:
+        raise FacekdError(f"max_faces must be an integer >= 1 or None, got {max_faces!r}")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -19,9 +19,48 @@ from facekd.errors import FacekdError
 
 
 @dataclass
+class DataSource:
+    """One dataset of a multi-dataset config: ``path`` (a spec for facekd.data.load_dataset),
+    ``weight`` (training: the share of each epoch drawn from it is weight / sum of weights; ignored
+    for validation), ``name`` (label in logs and metrics; default: the path's last folders) and
+    ``labelled`` (false: a folder of face images WITHOUT landmarks, read as ``images:PATH`` — only the
+    distiller can train on it, from a teacher targets cache; ground-truth training refuses it)."""
+
+    path: str = ""
+    weight: float = 1.0
+    name: str = ""
+    labelled: bool = True
+
+    @property
+    def spec(self) -> str:
+        """The ``load_dataset`` spec of this source."""
+        if not self.labelled and not self.path.lower().startswith("images:"):
+            return "images:" + self.path
+        return self.path
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        return "/".join(Path(self.path).parts[-2:]) or self.path
+
+
+def as_sources(spec: "str | list[DataSource] | None") -> list[DataSource]:
+    """``data.train`` / ``data.val`` (one path or a list of sources) -> a list of sources."""
+    if spec is None or spec == "":
+        return []
+    if isinstance(spec, str):
+        return [DataSource(spec)]
+    return list(spec)
+
+
+@dataclass
 class DataConfig:
-    train: str = ""  # dataset path or spec for facekd.data.load_dataset
-    val: str | None = None
+    # one dataset path / spec for facekd.data.load_dataset, or a list of DataSource entries
+    # (``- {path: ..., weight: ..., name: ...}``) of the same landmark scheme
+    train: str | list[DataSource] = ""
+    val: str | list[DataSource] | None = None  # several: each is reported, selection uses the mean NME
+    epoch_size: int | None = None  # training faces per epoch (default: all faces of all train sources)
     scheme: str = "ibug68"  # built-in scheme name or a scheme YAML/JSON file
     input_size: int = 128
     crop_scale: float = 1.25
@@ -131,7 +170,7 @@ def _coerce(t: Any, v: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if v is None and type(None) in args:
             return None
-        errors = []
+        errors, fitting = [], []  # fitting: errors of the alternatives of the value's own shape
         for a in args:
             if a is type(None):
                 continue
@@ -139,7 +178,11 @@ def _coerce(t: Any, v: Any, key: str) -> Any:
                 return _coerce(a, v, key)
             except FacekdError as e:
                 errors.append(str(e))
-        raise FacekdError(errors[0] if errors else f"config key '{key}': bad value {v!r}")
+                a_origin = typing.get_origin(a)
+                if (isinstance(v, (list, tuple)) and a_origin in (list, tuple)) or (
+                        isinstance(v, dict) and (a_origin is dict or _is_dataclass_type(a))):
+                    fitting.append(str(e))
+        raise FacekdError((fitting or errors)[0] if errors else f"config key '{key}': bad value {v!r}")
     if _is_dataclass_type(t):
         return _build(t, v, key)
     if t is bool:
@@ -243,6 +286,28 @@ def validate(cfg: TrainConfig) -> None:
         pos("codec.heatmap_size", cfg.codec.heatmap_size)
     if not cfg.data.train:
         raise FacekdError("config key 'data.train' is required (a dataset path)")
+    if cfg.data.epoch_size is not None:
+        pos("data.epoch_size", cfg.data.epoch_size)
+    for key, spec in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
+        srcs = as_sources(spec)
+        for i, src in enumerate(srcs):
+            if not src.path:
+                raise FacekdError(f"config key '{key}[{i}].path' is required (a dataset path)")
+            if not (src.weight > 0 and src.weight < float("inf")):
+                raise FacekdError(f"config key '{key}[{i}].weight' must be a finite number > 0, got {src.weight}")
+        if key == "data.val":
+            for i, src in enumerate(srcs):
+                if not src.labelled or src.path.lower().startswith("images:"):
+                    raise FacekdError(f"config key 'data.val[{i}]': {src.label!r} is unlabelled; validation needs "
+                                      "landmarks")
+        for i, src in enumerate(srcs):
+            if src.labelled and src.path.lower().startswith("images:"):
+                raise FacekdError(f"config key '{key}[{i}]': {src.path!r} is an image folder without landmarks: "
+                                  "mark the source 'labelled: false'")
+        labels = [s.label for s in srcs]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise FacekdError(f"config key '{key}': two sources are both named {dup[0]!r}; give them distinct 'name's")
     if cfg.distill is not None:
         errs = cfg.distill.validate()
         if errs:

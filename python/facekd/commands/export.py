@@ -22,10 +22,11 @@ def _default_data(split: str) -> Path | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="model directory, .safetensors file or training checkpoint")
+    p.add_argument("--model", required=True, help="'default' (bundled), model directory, .safetensors file or training checkpoint")
     p.add_argument("--to", required=True, choices=("pte", "coreml", "onnx"), help="export format")
     p.add_argument("--int8", action="store_true", help="PT2E int8 quantization (pte only)")
-    p.add_argument("--out", help="output file (or directory); default: <model dir>/<name>[_int8].<ext>")
+    p.add_argument("--out", help="output file (or directory); default: <model dir>/<name>[_int8].<ext> (the current "
+                        "folder for 'default')")
     p.add_argument("--parity-data", help="dataset for the parity check (default: ytf68/val under "
                                          "$FACEKD_DATA, ./shared/data or ../shared/data)")
     p.add_argument("--parity-faces", type=int, default=64, help="faces used by the parity check (default 64)")

@@ -18,7 +18,9 @@ class AugmentConfig:
     """Augmentation ranges and probabilities (HRNet facial-landmark recipe by default).
 
     scale: crop scale factor drawn from [1 - scale, 1 + scale]; rotation: degrees drawn from
-    [-rotation, rotation] with probability rotation_p; translate: crop-centre shift per axis, a
+    [-rotation, rotation] with probability rotation_p; rotation_wide / rotation_wide_p: with that
+    probability the angle is drawn from [-rotation_wide, rotation_wide] instead (occasional large
+    rolls, e.g. 180 degrees, that a detector's keypoints can leave); translate: crop-centre shift per axis, a
     fraction of the crop side; flip_p: horizontal mirror (points permuted by the scheme);
     brightness / contrast / saturation: colour-jitter strengths applied with probability color_p;
     grayscale_p; blur_p with Gaussian sigma in blur_sigma (pixels at 256 px, scaled with the
@@ -29,6 +31,8 @@ class AugmentConfig:
     scale: float = 0.25
     rotation: float = 30.0
     rotation_p: float = 0.6
+    rotation_wide: float = 0.0
+    rotation_wide_p: float = 0.0
     translate: float = 0.05
     flip_p: float = 0.5
     color_p: float = 0.8
@@ -42,11 +46,11 @@ class AugmentConfig:
     occlusion_size: tuple[float, float] = (0.1, 0.4)
 
     def __post_init__(self) -> None:
-        for f in ("rotation_p", "flip_p", "color_p", "grayscale_p", "blur_p", "occlusion_p"):
+        for f in ("rotation_p", "rotation_wide_p", "flip_p", "color_p", "grayscale_p", "blur_p", "occlusion_p"):
             v = getattr(self, f)
             if not 0.0 <= v <= 1.0:
                 raise FacekdError(f"augment: {f} must be a probability in [0, 1], got {v}")
-        for f in ("rotation", "translate", "brightness", "contrast", "saturation"):
+        for f in ("rotation", "rotation_wide", "translate", "brightness", "contrast", "saturation"):
             if getattr(self, f) < 0:
                 raise FacekdError(f"augment: {f} must be >= 0, got {getattr(self, f)}")
         if not 0.0 <= self.scale < 1.0:
@@ -73,7 +77,8 @@ class AugmentConfig:
     @classmethod
     def none(cls) -> "AugmentConfig":
         """No augmentation at all (identity geometry, no photometric change)."""
-        return cls(scale=0.0, rotation=0.0, rotation_p=0.0, translate=0.0, flip_p=0.0, color_p=0.0,
+        return cls(scale=0.0, rotation=0.0, rotation_p=0.0, rotation_wide=0.0, rotation_wide_p=0.0,
+                   translate=0.0, flip_p=0.0, color_p=0.0,
                    grayscale_p=0.0, blur_p=0.0, occlusion_p=0.0)
 
     @property
@@ -92,7 +97,10 @@ class GeometricParams:
 def sample_geometry(cfg: AugmentConfig, rng: np.random.Generator) -> GeometricParams:
     """Draw the per-sample geometric augmentation."""
     s = 1.0 + rng.uniform(-cfg.scale, cfg.scale)
-    rot = rng.uniform(-cfg.rotation, cfg.rotation) if rng.random() < cfg.rotation_p else 0.0
+    if cfg.rotation_wide_p > 0 and rng.random() < cfg.rotation_wide_p:  # no extra draw when off
+        rot = rng.uniform(-cfg.rotation_wide, cfg.rotation_wide)
+    else:
+        rot = rng.uniform(-cfg.rotation, cfg.rotation) if rng.random() < cfg.rotation_p else 0.0
     shift = tuple(float(v) for v in rng.uniform(-cfg.translate, cfg.translate, size=2))
     flip = bool(rng.random() < cfg.flip_p)
     return GeometricParams(float(s), float(rot), shift, flip)  # type: ignore[arg-type]

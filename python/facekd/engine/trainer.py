@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler
 
-from facekd.config import TrainConfig, dump_config
+from facekd.config import TrainConfig, as_sources, dump_config
 from facekd.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from facekd.engine.ema import ModelEMA
 from facekd.errors import FacekdError
@@ -60,6 +60,14 @@ class Task:
 
     def losses(self, batch: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    #: True for tasks that can train on unlabelled sources (``labelled: false``); the trainer refuses them otherwise
+    uses_unlabelled: bool = False
+
+    def data_targets(self, codec) -> Any:
+        """Extra per-sample targets for the training crops (a ``CropDataset`` ``targets=`` sampler, e.g. the
+        distiller's teacher targets cache), or None. Called before the datasets are built."""
+        return None
 
     def extra_step(self, batch: dict[str, Tensor]) -> dict[str, float] | None:
         """Runs after each optimizer step (e.g. a discriminator update); returns scalars to log."""
@@ -136,19 +144,31 @@ def init_distributed(device: torch.device) -> DistInfo:
 class ResumableSampler(Sampler[int]):
     """Per-epoch permutation seeded by ``(seed, epoch)``, cut to whole global batches; rank ``r``
     of ``world`` takes every ``world``-th index (so a global batch holds the same faces whatever
-    the process count), and the first ``skip_steps`` batches can be skipped on resume."""
+    the process count), and the first ``skip_steps`` batches can be skipped on resume.
+
+    ``groups``: for a concatenation of datasets, ``[(size, count), ...]`` in concatenation order:
+    each epoch draws ``count`` faces of each (a fresh seeded permutation, repeated when ``count``
+    exceeds ``size``) and shuffles them together (see :func:`epoch_counts`)."""
 
     def __init__(self, n: int, global_batch: int, rank: int = 0, world: int = 1, seed: int = 0,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, groups: Sequence[tuple[int, int]] | None = None) -> None:
         if global_batch % world:
             raise FacekdError(f"data.batch_size={global_batch} must be divisible by the number of "
                               f"processes ({world})")
-        if n < global_batch:
-            raise FacekdError(f"the training set has {n} faces, fewer than data.batch_size={global_batch}")
+        if groups is not None:
+            if sum(size for size, _ in groups) != n or any(size < 1 or c < 0 for size, c in groups):
+                raise FacekdError(f"sampler groups {list(groups)} do not partition {n} faces")
+            self.groups: list[tuple[int, int]] | None = [(int(a), int(b)) for a, b in groups]
+            per_epoch = sum(c for _, c in groups)
+        else:
+            self.groups, per_epoch = None, n
+        if per_epoch < global_batch:
+            raise FacekdError(f"the training set has {per_epoch} faces per epoch, fewer than "
+                              f"data.batch_size={global_batch}")
         self.n, self.global_batch, self.rank, self.world = n, global_batch, rank, world
         self.local_batch = global_batch // world
         self.seed, self.shuffle = seed, shuffle
-        self.steps_per_epoch = n // global_batch
+        self.steps_per_epoch = per_epoch // global_batch
         self.epoch, self.skip_steps = 0, 0
 
     def set_epoch(self, epoch: int, skip_steps: int = 0) -> None:
@@ -156,8 +176,19 @@ class ResumableSampler(Sampler[int]):
 
     def epoch_indices(self, epoch: int) -> list[int]:
         """All indices of ``epoch`` for this rank, in order (no skipping)."""
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        if self.groups is not None:
+            parts, offset = [], 0
+            for size, count in self.groups:
+                reps = -(-count // size)
+                draw = [torch.randperm(size, generator=g) if self.shuffle else torch.arange(size)
+                        for _ in range(reps)]
+                parts.append(torch.cat(draw)[:count] + offset if draw else torch.zeros(0, dtype=torch.int64))
+                offset += size
+            perm = torch.cat(parts)
+            if self.shuffle:
+                perm = perm[torch.randperm(len(perm), generator=g)]
+        elif self.shuffle:
             perm = torch.randperm(self.n, generator=g)
         else:
             perm = torch.arange(self.n)
@@ -169,6 +200,18 @@ class ResumableSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return (self.steps_per_epoch - self.skip_steps) * self.local_batch
+
+
+def epoch_counts(sizes: Sequence[int], weights: Sequence[float], epoch_size: int | None = None) -> list[int]:
+    """Faces drawn per epoch from each dataset: ``epoch_size`` (default: all faces) split in
+    proportion to ``weights`` (largest remainders, so the counts add up exactly)."""
+    total = int(epoch_size if epoch_size is not None else sum(sizes))
+    w = np.asarray(weights, dtype=np.float64)
+    exact = total * w / w.sum()
+    counts = np.floor(exact).astype(np.int64)
+    for i in np.argsort(-(exact - counts), kind="stable")[: total - int(counts.sum())]:
+        counts[i] += 1
+    return [int(c) for c in counts]
 
 
 def lr_factor(step: int, total_steps: int, steps_per_epoch: int, sched) -> float:
@@ -317,10 +360,9 @@ class Trainer:
     def _pick_device(name: str) -> torch.device:
         if name == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        dev = torch.device(name)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise FacekdError(f"runtime.device={name} but CUDA is not available")
-        return dev
+        from facekd.devices import torch_device
+
+        return torch_device(name, name="runtime.device")
 
     def log(self, msg: str) -> None:
         if not self.dist.is_main:
@@ -341,23 +383,44 @@ class Trainer:
         self.scheme = as_scheme(cfg.data.scheme)
         self.codec = HeatmapCodec(cfg.data.input_size, cfg.heatmap_size, cfg.codec.sigma, decode=cfg.codec.decode)
 
-        base = load_dataset(cfg.data.train, scheme=self.scheme)
+        train_sources = as_sources(cfg.data.train)
+        bases = [load_dataset(src.spec, scheme=self.scheme) for src in train_sources]
+        for i, src in enumerate(train_sources):
+            if not src.labelled and not self.task.uses_unlabelled:
+                raise FacekdError(
+                    f"data.train[{i}] ({src.label!r}) is unlabelled (labelled: false): ground-truth training cannot "
+                    "use faces without landmarks; drop it, or distil with teacher targets (`facekd teach`, then "
+                    "`facekd distill` with distill.targets)")
+        if len(bases) == 1:
+            base = bases[0]
+        else:
+            base = torch.utils.data.ConcatDataset(bases)
+            base.scheme = self.scheme  # type: ignore[attr-defined]
         idx = _subset_indices(len(base), cfg.data.max_samples)
         if idx is not None:
             base = torch.utils.data.Subset(base, idx)
         augment = AugmentConfig.from_dict(cfg.augment) if cfg.augment is not None else None
         self.train_set = CropDataset(base, self.codec, self.scheme, augment=augment, seed=cfg.seed,
-                                     crop_scale=cfg.data.crop_scale)
-        self.val_set = None
-        if cfg.data.val:
-            vbase = load_dataset(cfg.data.val, scheme=self.scheme)
+                                     crop_scale=cfg.data.crop_scale, targets=self.task.data_targets(self.codec))
+        self.val_sets: dict[str, CropDataset] = {}
+        for src in as_sources(cfg.data.val):
+            vbase = load_dataset(src.spec, scheme=self.scheme)
             vidx = _subset_indices(len(vbase), cfg.data.max_val_samples)
             if vidx is not None:
                 vbase = torch.utils.data.Subset(vbase, vidx)
-            self.val_set = CropDataset(vbase, self.codec, self.scheme, augment=None, seed=cfg.seed,
-                                       crop_scale=cfg.data.crop_scale)
+            self.val_sets[src.label] = CropDataset(vbase, self.codec, self.scheme, augment=None, seed=cfg.seed,
+                                                   crop_scale=cfg.data.crop_scale)
+        self.val_set = next(iter(self.val_sets.values()), None)
+        groups = None
+        if idx is None and (len(bases) > 1 or cfg.data.epoch_size is not None):
+            sizes = [len(b) for b in bases]
+            counts = epoch_counts(sizes, [src.weight for src in train_sources], cfg.data.epoch_size)
+            groups = list(zip(sizes, counts))
+            self.log("training data: " + ", ".join(
+                f"{src.label} {n} faces (weight {src.weight:g}: {c}/epoch)"
+                for src, n, c in zip(train_sources, sizes, counts)))
         self.sampler = ResumableSampler(len(self.train_set), cfg.data.batch_size, self.dist.rank,
-                                        self.dist.world, seed=cfg.seed)
+                                        self.dist.world, seed=cfg.seed, groups=groups)
         self.steps_per_epoch = self.sampler.steps_per_epoch
         self.total_steps = self.steps_per_epoch * cfg.schedule.epochs
         if cfg.runtime.max_steps:
@@ -407,7 +470,10 @@ class Trainer:
         from facekd.models import card_for
 
         c = self.cfg
-        desc = c.data.description or f"train: {c.data.train}" + (f"; val: {c.data.val}" if c.data.val else "")
+        val = ", ".join(src.path for src in as_sources(c.data.val))
+        desc = c.data.description or ("train: " + ", ".join(
+            f"{src.path} (weight {src.weight:g})" if len(as_sources(c.data.train)) > 1 else src.path
+            for src in as_sources(c.data.train)) + (f"; val: {val}" if val else ""))
         mean = getattr(self.train_set, "mean", None)
         std = getattr(self.train_set, "std", None)
         return card_for(self.model, scheme=self.scheme, input_size=c.data.input_size, codec=self.codec,
@@ -500,17 +566,32 @@ class Trainer:
     @torch.no_grad()
     def validate(self, model: nn.Module | None = None) -> dict[str, float]:
         """NME (inter-ocular, fraction), FR@0.1 and AUC@0.1 of ``model`` (default: the EMA model)
-        on the validation set, fp32."""
-        from facekd.engine.metrics import auc, failure_rate, nme
-        from facekd.models.outputs import decode_output
-
-        if self.val_set is None:
+        on the validation set, fp32. With several validation sets each one's metrics are reported
+        as ``<name>/nme`` etc. and ``nme`` / ``fr`` / ``auc`` are their means (selection uses the
+        mean NME); ``faces`` is the total."""
+        if not self.val_sets:
             return {}
         model = model or (self.ema.module if self.ema else self.model)
         was = model.training
         model.eval()
+        try:
+            per_set = {name: self._validate_one(model, ds) for name, ds in self.val_sets.items()}
+        finally:
+            model.train(was)
+        if len(per_set) == 1:
+            return next(iter(per_set.values()))
+        out: dict[str, float] = {k: float(np.mean([m[k] for m in per_set.values()])) for k in ("nme", "fr", "auc")}
+        out["faces"] = int(sum(m["faces"] for m in per_set.values()))
+        for name, m in per_set.items():
+            out.update({f"{name}/{k}": v for k, v in m.items()})
+        return out
+
+    def _validate_one(self, model: nn.Module, dataset) -> dict[str, float]:
+        from facekd.engine.metrics import auc, failure_rate, nme
+        from facekd.models.outputs import decode_output
+
         preds, gts = [], []
-        loader = self._loader(self.val_set, batch_size=self.cfg.data.val_batch_size)
+        loader = self._loader(dataset, batch_size=self.cfg.data.val_batch_size)
         for batch in loader:
             x = batch["image"].to(self.device)
             if self.cfg.runtime.channels_last:
@@ -520,7 +601,6 @@ class Trainer:
                                    input_size=self.cfg.data.input_size)
             preds.append(np.asarray(pts, dtype=np.float32))
             gts.append(batch["landmarks"].numpy().astype(np.float32))
-        model.train(was)
         p, g = np.concatenate(preds), np.concatenate(gts)
         per_face = np.asarray(nme(p, g, self.scheme, norm="interocular"), dtype=np.float64)
         return {"nme": float(np.nanmean(per_face)), "fr": float(failure_rate(per_face, 0.1)),
@@ -560,7 +640,7 @@ class Trainer:
             self.log(f"{cfg.model.name}: {n_params / 1e6:.2f} M params | {len(self.train_set)} train faces"
                      f" ({self.steps_per_epoch} steps/epoch, batch {cfg.data.batch_size}"
                      f"{f' over {self.dist.world} processes' if self.dist.enabled else ''})"
-                     f" | {len(self.val_set) if self.val_set else 0} val faces | {self.device}, "
+                     f" | {sum(len(v) for v in self.val_sets.values())} val faces | {self.device}, "
                      f"{cfg.runtime.precision}, {torch.get_num_threads()} threads")
 
         lr0 = cfg.optim.lr
@@ -713,7 +793,9 @@ class Trainer:
             for k, v in metrics.items():
                 writer.add_scalar(f"val/{k}", v, self.step)
         self.log(f"epoch {epoch + 1}: val NME {100 * metrics['nme']:.3f}%  FR@0.1 {100 * metrics['fr']:.2f}%  "
-                 f"AUC@0.1 {metrics['auc']:.4f}" + ("  (best)" if improved else "")
+                 f"AUC@0.1 {metrics['auc']:.4f}" + ("  (mean of " + ", ".join(
+                     f"{k[:-4]} {100 * v:.3f}%" for k, v in metrics.items() if k.endswith("/nme")) + ")"
+                     if len(self.val_sets) > 1 else "") + ("  (best)" if improved else "")
                  + f"  | best {100 * self.best_nme:.3f}% @ epoch {self.best_epoch}")
 
 
