@@ -421,7 +421,7 @@ class PyLandmarker {
   static int run_model(void* user, const float* crops, int n, int size, float* outputs, size_t count) {
     auto* self = static_cast<PyLandmarker*>(user);
     py::gil_scoped_acquire gil;
-    try {
+    return self->guarded([&] {
       py::array_t<float> x({n, 3, size, size});
       std::memcpy(x.mutable_data(), crops, sizeof(float) * static_cast<std::size_t>(x.size()));
       py::object y = self->model_(x);
@@ -431,37 +431,35 @@ class PyLandmarker {
         value_error("the model returned " + std::to_string(a.size()) + " values; expected " + std::to_string(count));
       }
       std::memcpy(outputs, a.data(), sizeof(float) * count);
-      return 0;
-    } catch (py::error_already_set& e) {
-      self->pending_ = std::move(e);
-    } catch (py::builtin_exception& e) {
-      e.set_error();
-      self->pending_ = py::error_already_set();
-    } catch (const std::exception& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
-      self->pending_ = py::error_already_set();
-    }
-    return 1;
+    });
   }
 
   static int run_detector(void* user, const fk_image*, fk_detection* out, int capacity, int* count) {
     auto* self = static_cast<PyLandmarker*>(user);
     py::gil_scoped_acquire gil;
-    try {
+    return self->guarded([&] {
       py::object r = self->detector_(*self->image_);
       std::vector<fk_detection> dets;
       fill_detections(r, dets, capacity);
       std::copy(dets.begin(), dets.end(), out);
       *count = static_cast<int>(dets.size());
+    });
+  }
+
+  // Runs a callback body with the GIL held: 0, or 1 with the Python exception kept for rethrow_pending.
+  template <class F>
+  int guarded(F&& body) {
+    try {
+      body();
       return 0;
     } catch (py::error_already_set& e) {
-      self->pending_ = std::move(e);
+      pending_ = std::move(e);
     } catch (py::builtin_exception& e) {
       e.set_error();
-      self->pending_ = py::error_already_set();
+      pending_ = py::error_already_set();
     } catch (const std::exception& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
-      self->pending_ = py::error_already_set();
+      pending_ = py::error_already_set();
     }
     return 1;
   }
