@@ -31,6 +31,7 @@ let package = Package(
             publicHeadersPath: "include",
             cxxSettings: [
                 .headerSearchPath("src"),
+                .headerSearchPath("json"),  // nlohmann/json (vendored in csrc/third_party): the card parser
                 .define("FACEKD_VERSION", to: "\"\(facekdVersion)\""),
                 .define("NDEBUG", .when(configuration: .release)),
             ]

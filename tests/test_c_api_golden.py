@@ -147,7 +147,7 @@ def test_smoother(case, impl):
 
 def test_golden_set_is_complete_and_small():
     files = sorted(GOLDEN.glob("*.txt"))
-    assert [p.name for p in files] == ["crop.txt", "decode.txt", "geometry.txt", "smoother.txt"]
+    assert [p.name for p in files] == ["crop.txt", "decode.txt", "geometry.txt", "sequence.txt", "smoother.txt"]
     assert sum(p.stat().st_size for p in files) < 1_000_000
     crop_formats = {FORMATS[scalar(f, "format")] for _, _, f in read_golden("crop.txt")}
     assert crop_formats == set(FORMATS)

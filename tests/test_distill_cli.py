@@ -36,22 +36,24 @@ def test_distill_cli_runs_logs_terms_and_resumes(tmp_path):
     t1 = _teacher(tmp_path, "t1", "hrnet_slim_w8")
     t2 = _teacher(tmp_path, "t2", "hrnet_slim_w10_d1")
     out = tmp_path / "run"
-    args = _args(tmp_path, out, "--teacher1", str(t1), "--teacher2", str(t2), "--set", "runtime.max_steps=3",
-                 "--set", "runtime.log_every=1")
+    args = _args(tmp_path, out, "--teacher", f"w8={t1}", "--teacher", f"w10={t2}", "--set", "runtime.max_steps=3",
+                 "--set", "runtime.log_every=1", "--set", "distill.akd_warmup_steps=1")
     assert main(args) == 0
     rows = list(csv.DictReader(open(out / "train_log.csv")))
-    assert {"kd", "cd", "a1", "a2", "d_t1", "d_t2"} <= set(rows[0])
+    assert {"kd", "cd", "a_w8", "a_w10", "d_w8", "d_w10"} <= set(rows[0])
+    assert float(rows[0]["a_w8"]) == 0 and float(rows[-1]["a_w8"]) > 0  # warm-up, then the adversarial term
     assert (out / "best" / "model.safetensors").is_file() and (out / "last.pt").is_file()
     # resume continues the same run (the Distiller's adapters/discriminators come back from the checkpoint)
-    assert main(_args(tmp_path, out, "--teacher1", str(t1), "--teacher2", str(t2), "--resume",
-                      "--set", "runtime.max_steps=5", "--set", "runtime.log_every=1")) == 0
+    assert main(_args(tmp_path, out, "--teacher", f"w8={t1}", "--teacher", f"w10={t2}", "--resume",
+                      "--set", "runtime.max_steps=5", "--set", "runtime.log_every=1",
+                      "--set", "distill.akd_warmup_steps=1")) == 0
     steps = [int(r["step"]) for r in csv.DictReader(open(out / "train_log.csv"))]
     assert steps == sorted(set(steps)) and steps[-1] == 5
 
 
 def test_distill_cli_missing_teacher_is_a_clear_error(tmp_path, capsys):
     assert main(_args(tmp_path, tmp_path / "run")) == 2
-    assert "needs t1" in capsys.readouterr().err
+    assert "needs teachers" in capsys.readouterr().err
 
 
 def test_distill_cli_teacher_resolution_mismatch(tmp_path, capsys):

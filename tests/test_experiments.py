@@ -37,18 +37,18 @@ def _common(tmp_path, *extra):
 def test_ablate_runs_rows_over_seeds_writes_table_and_reuses_runs(tmp_path, capsys):
     t1, t2 = _teacher(tmp_path, "t1", "hrnet_slim_w8"), _teacher(tmp_path, "t2", "hrnet_slim_w10_d1")
     args = ["ablate", *_common(tmp_path, "--teacher1", str(t1), "--teacher2", str(t2),
-                               "--rows", "gt,kd_t1t2,full", "--seeds", "0,1")]
+                               "--rows", "gt,kd_uniform,full", "--seeds", "0,1")]
     assert main(args) == 0
     md = (tmp_path / "report" / "ablation.md").read_text()
-    for label in ("GT only", "+ KD from T1+T2 (uniform)", "full objective"):
+    for label in ("GT only", "+ heatmap KD (uniform)", "full objective"):
         assert f"| {label} | 2 |" in md
     assert "±" in md and (tmp_path / "report" / "ablation.png").stat().st_size > 1000
     runs = json.loads((tmp_path / "report" / "ablation.json").read_text())["runs"]
-    assert [(r["group"], r["seed"]) for r in runs] == [(g, s) for g in ("gt", "kd_t1t2", "full") for s in (0, 1)]
+    assert [(r["group"], r["seed"]) for r in runs] == [(g, s) for g in ("gt", "kd_uniform", "full") for s in (0, 1)]
     assert all(r["test"]["faces"] == 2 and 0 < r["test"]["nme"] < 5 for r in runs)
     # the GT-only row trains without teachers; the full row logs every distillation term
     assert "kd" not in (tmp_path / "runs" / "gt" / "seed0" / "train_log.csv").read_text().splitlines()[0]
-    assert "a1" in (tmp_path / "runs" / "full" / "seed0" / "train_log.csv").read_text().splitlines()[0]
+    assert "a_t1" in (tmp_path / "runs" / "full" / "seed0" / "train_log.csv").read_text().splitlines()[0]
     # seeds give different runs
     assert runs[0]["val"] != runs[1]["val"]
     # a rerun reuses the finished runs (no retraining) and gives the same table
@@ -66,8 +66,10 @@ def test_ablate_runs_rows_over_seeds_writes_table_and_reuses_runs(tmp_path, caps
 def test_ablate_bad_row_and_missing_teacher(tmp_path, capsys):
     assert main(["ablate", *_common(tmp_path, "--rows", "gt,nonsense")]) == 2
     assert "unknown row" in capsys.readouterr().err
-    assert main(["ablate", *_common(tmp_path, "--rows", "kd_t1")]) == 2
-    assert "needs teacher t1" in capsys.readouterr().err
+    assert main(["ablate", *_common(tmp_path, "--rows", "kd")]) == 2
+    assert "row kd needs teachers" in capsys.readouterr().err
+    assert main(["ablate", *_common(tmp_path, "--rows", "kd", "--teacher", f"w32={tmp_path / 'missing'}")]) == 2
+    assert "needs teacher w32" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # nothing trained before the check
 
 

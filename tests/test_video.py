@@ -271,8 +271,10 @@ def test_video_cli_end_to_end(tmp_path, untrained_dir, capsys):
     assert s["frames"] == len(frames) and s["frames_with_face"] == 0 and s["detector_runs"] == len(frames)
     assert "FPS" in capsys.readouterr().out
     # with a threshold every score passes, the face is tracked from the first detection on
+    assert main(["video", str(clip), "--landmarks", str(js), "--model", str(untrained_dir), "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err  # the first run's file is not replaced unasked
     rc = main(["video", str(clip), "--landmarks", str(js), "--model", str(untrained_dir), "--quiet",
-               "--threads", "1", "--loss-threshold", "-1", "--max-frames", "3"])
+               "--threads", "1", "--loss-threshold", "-1", "--max-frames", "3", "--overwrite"])
     assert rc == 0
     data = json.loads(js.read_text())
     assert data["summary"]["frames"] == 3 and data["summary"]["frames_with_face"] >= 1

@@ -9,7 +9,10 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <algorithm>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "facekd/c_api.h"
 
@@ -236,6 +239,249 @@ class Smoother {
   std::unique_ptr<fk_smoother, Deleter> handle_;
 };
 
+// ---- fk_landmarker ---------------------------------------------------------------------------
+// The network and the detector are Python callables. process() releases the GIL; the C callbacks
+// take it back, and an exception raised by a callable is kept and re-raised after the C call returns
+// (the C side only sees a non-zero return and stops).
+
+void fill_detections(const py::handle& obj, std::vector<fk_detection>& out, int capacity) {
+  // obj: (boxes [M, 4], scores [M] or None, keypoints [M, P, 2] or None)
+  py::tuple t = py::reinterpret_borrow<py::object>(obj).cast<py::tuple>();
+  if (t.size() != 3) value_error("detections must be a tuple (boxes [M, 4], scores [M] | None, keypoints [M, P, 2] | None)");
+  FloatArray boxes = FloatArray::ensure(t[0]);
+  if (!boxes || !(boxes.ndim() == 2 && boxes.shape(1) == 4) && !(boxes.ndim() == 1 && boxes.size() == 0)) {
+    value_error("detection boxes must have shape [M, 4]");
+  }
+  const py::ssize_t m = boxes.ndim() == 2 ? boxes.shape(0) : 0;
+  FloatArray scores, kps;
+  if (!t[1].is_none()) {
+    scores = FloatArray::ensure(t[1]);
+    if (!scores || scores.size() != m) value_error("detection scores must have shape [M]");
+  }
+  int p = 0;
+  if (!t[2].is_none()) {
+    kps = FloatArray::ensure(t[2]);
+    if (!kps || kps.ndim() != 3 || kps.shape(0) != m || kps.shape(2) != 2 || kps.shape(1) > 5) {
+      value_error("detection keypoints must have shape [M, P, 2] with P <= 5");
+    }
+    p = static_cast<int>(kps.shape(1));
+  }
+  const py::ssize_t n = std::min<py::ssize_t>(m, capacity);
+  out.assign(static_cast<std::size_t>(n), fk_detection{});
+  for (py::ssize_t i = 0; i < n; ++i) {
+    fk_detection& d = out[static_cast<std::size_t>(i)];
+    for (int c = 0; c < 4; ++c) d.box[c] = boxes.data()[4 * i + c];
+    d.score = scores ? scores.data()[i] : 1.0f;
+    d.num_keypoints = p;
+    for (int c = 0; c < 2 * p; ++c) d.keypoints[c] = kps.data()[2 * p * i + c];
+  }
+}
+
+fk_box_transform box_transform(const py::handle& obj) {
+  FloatArray a = small_floats(obj, 4, "box transform", "[4] (dx, dy, sw, sh)");
+  return fk_box_transform{a.data()[0], a.data()[1], a.data()[2], a.data()[3]};
+}
+
+class PyLandmarker {
+ public:
+  PyLandmarker(const std::string& card_json, py::object model, py::object detector, int mode,
+               const py::handle& transform, float recrop_degrees, int max_recrops, float loss_threshold,
+               float min_face, bool smooth, float min_cutoff, float beta, float d_cutoff, int max_detections)
+      : model_(std::move(model)), detector_(std::move(detector)) {
+    fk_landmarker_options o;
+    check(fk_landmarker_options_default(&o));
+    o.mode = static_cast<fk_landmarker_mode>(mode);
+    o.detector_transform = box_transform(transform);
+    o.recrop_degrees = recrop_degrees;
+    o.max_recrops = max_recrops;
+    o.loss_threshold = loss_threshold;
+    o.min_face = min_face;
+    o.smooth = smooth ? 1 : 0;
+    o.smoother = fk_smoother_params{min_cutoff, beta, d_cutoff};
+    o.max_detections = max_detections;
+    o.model = &PyLandmarker::run_model;
+    o.model_user = this;
+    if (!detector_.is_none()) {
+      o.detector = &PyLandmarker::run_detector;
+      o.detector_user = this;
+    }
+    fk_landmarker* h = nullptr;
+    check(fk_landmarker_create(card_json.c_str(), &o, &h));
+    handle_.reset(h);
+    check(fk_landmarker_info_get(h, &info_));
+  }
+
+  py::dict process(const py::array& image, int pixel_format, const py::object& detections, const py::object& transform,
+                   double timestamp, int capacity) {
+    ImageView iv = make_image(image, pixel_format, py::none());
+    if (capacity < 1) value_error("capacity (max_faces) must be >= 1");
+    std::vector<fk_detection> dets;
+    fk_box_transform t{};
+    fk_detections given{nullptr, 0, nullptr};
+    if (!detections.is_none()) {
+      fill_detections(detections, dets, 1 << 20);
+      given.items = dets.data();
+      given.count = static_cast<int>(dets.size());
+      if (!transform.is_none()) {
+        t = box_transform(transform);
+        given.transform = &t;
+      }
+    }
+    const int k = info_.num_keypoints;
+    py::array_t<float> lm({capacity, k, 2}), raw({capacity, k, 2}), sc({capacity, k});
+    std::vector<fk_face> faces(static_cast<std::size_t>(capacity));
+    fk_landmarker_result r{};
+    r.capacity = capacity;
+    r.faces = faces.data();
+    r.landmarks = lm.mutable_data();
+    r.scores = sc.mutable_data();
+    r.raw_landmarks = raw.mutable_data();
+    image_ = &image;
+    fk_status st;
+    {
+      py::gil_scoped_release nogil;
+      st = fk_landmarker_process(handle_.get(), &iv.image, detections.is_none() ? nullptr : &given, timestamp, &r);
+    }
+    image_ = nullptr;
+    rethrow_pending();
+    check(st);
+    const int n = r.count;
+    py::array_t<float> boxes({n, 4}), rot(n), fs(n);
+    py::array_t<int> idx(n), passes(n);
+    for (int i = 0; i < n; ++i) {
+      for (int c = 0; c < 4; ++c) boxes.mutable_data()[4 * i + c] = faces[i].box[c];
+      rot.mutable_data()[i] = faces[i].rotation_deg;
+      fs.mutable_data()[i] = faces[i].score;
+      idx.mutable_data()[i] = faces[i].detection_index;
+      passes.mutable_data()[i] = faces[i].passes;
+    }
+    py::slice first(0, n, 1);
+    py::dict d;
+    d["landmarks"] = lm[first];
+    d["raw_landmarks"] = raw[first];
+    d["scores"] = sc[first];
+    d["boxes"] = boxes;
+    d["rotations"] = rot;
+    d["face_scores"] = fs;
+    d["detection_index"] = idx;
+    d["passes"] = passes;
+    d["detector_ran"] = r.detector_ran != 0;
+    d["lost"] = r.lost != 0;
+    return d;
+  }
+
+  py::tuple predict(const py::array& image, int pixel_format, const py::handle& boxes, const py::object& rotations) {
+    ImageView iv = make_image(image, pixel_format, py::none());
+    FloatArray b = FloatArray::ensure(boxes);
+    if (!b || b.ndim() != 2 || b.shape(1) != 4 || b.shape(0) < 1) value_error("boxes must have shape [n, 4], n >= 1");
+    const int n = to_int(b.shape(0), "number of boxes");
+    FloatArray r;
+    if (!rotations.is_none()) r = small_floats(rotations, n, "rotations", "[n]");
+    const int k = info_.num_keypoints;
+    py::array_t<float> lm({n, k, 2}), sc({n, k});
+    const float* rp = rotations.is_none() ? nullptr : r.data();
+    float* l = lm.mutable_data();
+    float* s = sc.mutable_data();
+    fk_status st;
+    {
+      py::gil_scoped_release nogil;
+      st = fk_landmarker_predict(handle_.get(), &iv.image, b.data(), rp, n, l, s);
+    }
+    rethrow_pending();
+    check(st);
+    return py::make_tuple(lm, sc);
+  }
+
+  py::tuple track_box(const py::handle& points) {
+    FloatArray p = points_array(points, "points");
+    if (p.shape(0) != info_.num_keypoints) value_error("points must have shape [K, 2] with K = num_keypoints");
+    py::array_t<float> box(4);
+    float roll = 0.0f;
+    check(fk_landmarker_track_box(handle_.get(), p.data(), box.mutable_data(), &roll));
+    return py::make_tuple(box, roll);
+  }
+
+  void reset() { check(fk_landmarker_reset(handle_.get())); }
+
+  py::dict info() const {
+    py::dict d;
+    d["num_keypoints"] = info_.num_keypoints;
+    d["input_size"] = info_.input_size;
+    d["output_kind"] = info_.output_kind == FK_OUTPUT_HEATMAP ? "heatmap" : "coords";
+    d["heatmap_size"] = info_.heatmap_size;
+    d["output_floats"] = info_.output_floats;
+    d["crop_scale"] = info_.crop_scale;
+    d["mean"] = py::make_tuple(info_.mean[0], info_.mean[1], info_.mean[2]);
+    d["std"] = py::make_tuple(info_.std[0], info_.std[1], info_.std[2]);
+    d["eye_corners"] = py::make_tuple(info_.eye_left, info_.eye_right);
+    return d;
+  }
+
+ private:
+  static int run_model(void* user, const float* crops, int n, int size, float* outputs, size_t count) {
+    auto* self = static_cast<PyLandmarker*>(user);
+    py::gil_scoped_acquire gil;
+    return self->guarded([&] {
+      py::array_t<float> x({n, 3, size, size});
+      std::memcpy(x.mutable_data(), crops, sizeof(float) * static_cast<std::size_t>(x.size()));
+      py::object y = self->model_(x);
+      FloatArray a = FloatArray::ensure(y);
+      if (!a) type_error("the model must return a real-valued array");
+      if (static_cast<size_t>(a.size()) != count) {
+        value_error("the model returned " + std::to_string(a.size()) + " values; expected " + std::to_string(count));
+      }
+      std::memcpy(outputs, a.data(), sizeof(float) * count);
+    });
+  }
+
+  static int run_detector(void* user, const fk_image*, fk_detection* out, int capacity, int* count) {
+    auto* self = static_cast<PyLandmarker*>(user);
+    py::gil_scoped_acquire gil;
+    return self->guarded([&] {
+      py::object r = self->detector_(*self->image_);
+      std::vector<fk_detection> dets;
+      fill_detections(r, dets, capacity);
+      std::copy(dets.begin(), dets.end(), out);
+      *count = static_cast<int>(dets.size());
+    });
+  }
+
+  // Runs a callback body with the GIL held: 0, or 1 with the Python exception kept for rethrow_pending.
+  template <class F>
+  int guarded(F&& body) {
+    try {
+      body();
+      return 0;
+    } catch (py::error_already_set& e) {
+      pending_ = std::move(e);
+    } catch (py::builtin_exception& e) {
+      e.set_error();
+      pending_ = py::error_already_set();
+    } catch (const std::exception& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+      pending_ = py::error_already_set();
+    }
+    return 1;
+  }
+
+  void rethrow_pending() {
+    if (pending_) {
+      py::error_already_set e = std::move(*pending_);
+      pending_.reset();
+      throw e;
+    }
+  }
+
+  struct Deleter {
+    void operator()(fk_landmarker* h) const { fk_landmarker_destroy(h); }
+  };
+  py::object model_, detector_;
+  const py::array* image_ = nullptr;
+  std::optional<py::error_already_set> pending_;
+  fk_landmarker_info info_{};
+  std::unique_ptr<fk_landmarker, Deleter> handle_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -425,4 +671,20 @@ PYBIND11_MODULE(_core, m) {
            "Filter one frame of n_values floats -> float32 [n_values].")
       .def("reset", &Smoother::reset)
       .def_property_readonly("n_values", &Smoother::n_values);
+
+  py::class_<PyLandmarker>(m, "Landmarker", "fk_landmarker handle: the per-frame pipeline (c_api.h section 5).")
+      .def(py::init<const std::string&, py::object, py::object, int, const py::handle&, float, int, float, float, bool,
+                    float, float, float, int>(),
+           py::arg("card_json"), py::arg("model"), py::arg("detector"), py::arg("mode"), py::arg("transform"),
+           py::arg("recrop_degrees"), py::arg("max_recrops"), py::arg("loss_threshold"), py::arg("min_face"),
+           py::arg("smooth"), py::arg("min_cutoff"), py::arg("beta"), py::arg("d_cutoff"), py::arg("max_detections"))
+      .def("process", &PyLandmarker::process, py::arg("image"), py::arg("pixel_format"), py::arg("detections"),
+           py::arg("transform"), py::arg("timestamp"), py::arg("capacity"))
+      .def("predict", &PyLandmarker::predict, py::arg("image"), py::arg("pixel_format"), py::arg("boxes"),
+           py::arg("rotations"))
+      .def("track_box", &PyLandmarker::track_box, py::arg("points"))
+      .def("reset", &PyLandmarker::reset)
+      .def_property_readonly("info", &PyLandmarker::info);
+  m.attr("MODE_IMAGE") = static_cast<int>(FK_MODE_IMAGE);
+  m.attr("MODE_VIDEO") = static_cast<int>(FK_MODE_VIDEO);
 }

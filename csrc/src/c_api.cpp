@@ -5,6 +5,7 @@
 #include <new>
 
 #include "core.hpp"
+#include "landmarker.hpp"
 
 #ifndef FACEKD_VERSION
 #error "FACEKD_VERSION must be defined by the build (see csrc/CMakeLists.txt)"
@@ -54,6 +55,7 @@ const char* fk_status_name(fk_status status) {
     case FK_ERR_NON_FINITE: return "FK_ERR_NON_FINITE";
     case FK_ERR_OUT_OF_MEMORY: return "FK_ERR_OUT_OF_MEMORY";
     case FK_ERR_INTERNAL: return "FK_ERR_INTERNAL";
+    case FK_ERR_CALLBACK: return "FK_ERR_CALLBACK";
   }
   return "FK_STATUS_UNKNOWN";
 }
@@ -168,5 +170,102 @@ fk_status fk_smoother_reset(fk_smoother* smoother) {
 }
 
 void fk_smoother_destroy(fk_smoother* smoother) { facekd::smoother_destroy(smoother); }
+
+
+// ---- 5. landmarker ------------------------------------------------------------------------
+
+struct fk_landmarker {
+  facekd::Landmarker impl;
+  fk_landmarker(const char* card, const fk_landmarker_options& o) : impl(card, o) {}
+};
+
+fk_status fk_landmarker_options_default(fk_landmarker_options* options) {
+  return guard("fk_landmarker_options_default", [&] {
+    facekd::require_not_null(options, "options");
+    *options = fk_landmarker_options{};
+    options->mode = FK_MODE_IMAGE;
+    options->detector_transform = fk_box_transform{0.0f, 0.0f, 1.0f, 1.0f};
+    options->recrop_degrees = 5.0f;
+    options->max_recrops = 2;
+    options->loss_threshold = 0.3f;
+    options->min_face = 16.0f;
+    options->smooth = 1;
+    fk_smoother_params_default(&options->smoother);
+    options->max_detections = 16;
+  });
+}
+
+fk_status fk_landmarker_create(const char* card_json, const fk_landmarker_options* options, fk_landmarker** out) {
+  return guard("fk_landmarker_create", [&] {
+    facekd::require_not_null(out, "out");
+    *out = nullptr;
+    facekd::require_not_null(options, "options");
+    *out = new fk_landmarker(card_json, *options);
+  });
+}
+
+void fk_landmarker_destroy(fk_landmarker* landmarker) { delete landmarker; }
+
+fk_status fk_landmarker_reset(fk_landmarker* landmarker) {
+  return guard("fk_landmarker_reset", [&] {
+    facekd::require_not_null(landmarker, "landmarker");
+    landmarker->impl.reset();
+  });
+}
+
+fk_status fk_landmarker_info_get(const fk_landmarker* landmarker, fk_landmarker_info* info) {
+  return guard("fk_landmarker_info_get", [&] {
+    facekd::require_not_null(landmarker, "landmarker");
+    facekd::require_not_null(info, "info");
+    landmarker->impl.info(*info);
+  });
+}
+
+fk_status fk_card_info(const char* card_json, fk_landmarker_info* info) {
+  return guard("fk_card_info", [&] {
+    facekd::require_not_null(info, "info");
+    facekd::card_info(facekd::parse_card(card_json), *info);
+  });
+}
+
+fk_status fk_landmarker_process(fk_landmarker* landmarker, const fk_image* image, const fk_detections* detections,
+                                double timestamp, fk_landmarker_result* out) {
+  return guard("fk_landmarker_process", [&] {
+    facekd::require_not_null(landmarker, "landmarker");
+    facekd::require_not_null(image, "image");
+    facekd::require_not_null(out, "out");
+    landmarker->impl.process(*image, detections, timestamp, *out);
+  });
+}
+
+fk_status fk_landmarker_predict(fk_landmarker* landmarker, const fk_image* image, const float* boxes,
+                                const float* rotations_deg, int n, float* landmarks, float* scores) {
+  return guard("fk_landmarker_predict", [&] {
+    facekd::require_not_null(landmarker, "landmarker");
+    facekd::require_not_null(image, "image");
+    landmarker->impl.predict(*image, boxes, rotations_deg, n, landmarks, scores);
+  });
+}
+
+fk_status fk_landmarker_track_box(const fk_landmarker* landmarker, const float* landmarks, float box[4],
+                                  float* roll_deg) {
+  return guard("fk_landmarker_track_box", [&] {
+    facekd::require_not_null(landmarker, "landmarker");
+    facekd::require_not_null(landmarks, "landmarks");
+    facekd::require_not_null(box, "box");
+    facekd::require_not_null(roll_deg, "roll_deg");
+    landmarker->impl.track_box(landmarks, box, roll_deg);
+  });
+}
+
+fk_status fk_detection_roll(const fk_detection* detection, float* roll_deg) {
+  return guard("fk_detection_roll", [&] {
+    facekd::require_not_null(detection, "detection");
+    facekd::require_not_null(roll_deg, "roll_deg");
+    facekd::require(detection->num_keypoints >= 0 && detection->num_keypoints <= 5,
+                    "detection->num_keypoints must be in [0, 5]");
+    *roll_deg = facekd::detection_roll(*detection);
+  });
+}
 
 }  // extern "C"

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from facekd.devices import torch_device
 from facekd.errors import FacekdError, NoFaceFoundError
 
 __all__ = ["Landmarker", "Tracker", "Face", "read_image", "default_model_path", "MAX_PIXELS"]
@@ -27,7 +27,13 @@ __all__ = ["Landmarker", "Tracker", "Face", "read_image", "default_model_path", 
 # Decompression-bomb guard: images with more pixels are refused (Pillow's own default threshold).
 MAX_PIXELS = 89_478_485
 DEFAULT_MODEL = "default"
+# Face boxes a caller may give: a side of at least MIN_BOX_SIDE px (a smaller crop holds no
+# landmarks, only interpolated pixels) and at most MAX_BOX_FACTOR x the image's longer side (a
+# close-up's box may overhang the frame; a larger one is a unit or coordinate mistake).
+MIN_BOX_SIDE = 4.0
+MAX_BOX_FACTOR = 4.0
 _COLORS = ("RGB", "BGR")
+_IDENTITY = (0.0, 0.0, 1.0, 1.0)  # box transform (dx, dy, sw, sh)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -135,11 +141,9 @@ def _array_to_rgb(a: np.ndarray, color: str, limit: int) -> np.ndarray:
 
 def default_model_path() -> Path | None:
     """Directory of the bundled default model, or None when this installation has none."""
-    d = resources.files("facekd").joinpath("assets", "models", DEFAULT_MODEL)
-    f = d.joinpath("model.safetensors")
-    if not f.is_file():
-        return None
-    return Path(str(d))
+    from facekd.models.io import default_model_path as bundled
+
+    return bundled()
 
 
 def _resolve_model(model, *, device: str, threads: int | None):
@@ -147,31 +151,21 @@ def _resolve_model(model, *, device: str, threads: int | None):
     import torch
 
     from facekd.card import ModelCard
+    from facekd.models.io import resolve_model
 
-    if isinstance(model, str) and model == DEFAULT_MODEL:
-        path = default_model_path()
-        if path is None:
-            raise FacekdError("the default model is not bundled with this facekd installation "
-                              "(facekd/assets/models/default/model.safetensors is missing); pass a model "
-                              "directory, .safetensors, checkpoint, .pte or .onnx (CLI: --model PATH)")
-    elif isinstance(model, (str, Path)):
-        path = Path(model)
-        if not path.exists():
-            raise FacekdError(f"model not found: {path}")
-    else:
-        raise FacekdError(f"model must be 'default' or a path, got {type(model).__name__}")
-
+    dev = torch_device(device)  # before loading anything
+    path = resolve_model(model)  # the one resolver of model names and paths (CLI commands too)
+    if path.suffix in (".pte", ".onnx") and dev.type != "cpu":
+        raise FacekdError(f"device {device!r}: exported {path.suffix} models run on the CPU (device='cpu')")
     if path.suffix in (".pte", ".onnx"):
         from facekd.export import split_exported_card
 
         if path.suffix == ".pte":
             try:
-                from facekd.export.executorch import PteModel, set_num_threads
+                from facekd.export.executorch import PteModel
             except ImportError as e:
                 raise FacekdError(f"{path}: running .pte models needs executorch ({e})") from None
-            runtime = PteModel(path)
-            if threads:
-                set_num_threads(threads)
+            runtime = PteModel(path, threads=threads)  # sizes the pool before loading the program
         else:
             try:
                 from facekd.export.onnx import OnnxModel
@@ -200,10 +194,7 @@ def _torch_runner(module, device: str, threads: int | None) -> Callable:
         if int(threads) < 1:
             raise FacekdError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(int(threads))
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise FacekdError(f"invalid device {device!r}: {e}") from None
+    dev = torch_device(device)
     if isinstance(module, torch.nn.Module):
         module = module.to(dev).eval()
 
@@ -254,17 +245,25 @@ class Landmarker:
     ``model``: ``"default"`` (the bundled student), a model directory / ``.safetensors`` /
     training checkpoint, or an exported ``.pte`` (ExecuTorch) / ``.onnx``. ``device``: torch device
     for torch models. ``threads``: CPU threads (sets torch's process-wide thread count).
-    ``detector``: a :class:`facekd.detectors.FaceDetector`; default: the bundled Haar cascade
-    (created on first use, only when no boxes are given).
+    ``detector``: a :class:`facekd.detectors.FaceDetector`; default: the bundled one (created on
+    first use, only when no boxes are given). ``recrop_degrees`` / ``max_recrops``: after the first
+    pass, a face is cropped again at the roll of its predicted eye corners when that differs from
+    the crop's roll by more than ``recrop_degrees`` (at most ``max_recrops`` times; a negative
+    ``recrop_degrees`` turns it off).
+
+    The pipeline (box mapping, roll, crop, decode, re-crop) runs in the C landmarker
+    (``fk_landmarker``, ``csrc/src/landmarker.cpp``); this class supplies the network and the
+    detector.
     """
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, *, device: str = "cpu", threads: int | None = None,
-                 detector=None):
+                 detector=None, recrop_degrees: float = 5.0, max_recrops: int = 2):
         runner, card, source = _resolve_model(model, device=device, threads=threads)
-        self._init(runner, card, source, detector)
+        self._init(runner, card, source, detector, recrop_degrees, max_recrops)
 
     @classmethod
-    def from_module(cls, module, card, *, device: str = "cpu", detector=None) -> "Landmarker":
+    def from_module(cls, module, card, *, device: str = "cpu", detector=None, recrop_degrees: float = 5.0,
+                    max_recrops: int = 2) -> "Landmarker":
         """A landmarker around an in-memory model (torch module or callable crops -> output)
         described by ``card`` (:class:`facekd.card.ModelCard` or its dict)."""
         from facekd.card import ModelCard
@@ -272,10 +271,11 @@ class Landmarker:
         if isinstance(card, dict):
             card = ModelCard.from_dict(card)
         self = cls.__new__(cls)
-        self._init(_torch_runner(module, device, None), card, type(module).__name__, detector)
+        self._init(_torch_runner(module, device, None), card, type(module).__name__, detector, recrop_degrees,
+                   max_recrops)
         return self
 
-    def _init(self, runner, card, source: str, detector) -> None:
+    def _init(self, runner, card, source: str, detector, recrop_degrees: float, max_recrops: int) -> None:
         card.validate()
         self.card = card
         self.source = source
@@ -286,6 +286,21 @@ class Landmarker:
         self.num_keypoints = int(card.num_keypoints)
         self._run = runner
         self._detector = detector
+        self.recrop_degrees, self.max_recrops = _real(recrop_degrees, "recrop_degrees"), int(max_recrops)
+        self._core = self._handle(_core_mode("image"))
+
+    def _handle(self, mode: int, *, detector=None, transform=_IDENTITY, loss_threshold: float = 0.3,
+                min_face: float = 16.0, smooth: bool = True, min_cutoff: float = 1.0, beta: float = 0.007,
+                d_cutoff: float = 1.0):
+        """A C landmarker handle over this model (``mode``: image or video)."""
+        from facekd import _core
+
+        try:
+            return _core.Landmarker(self.card.to_json(indent=None), self._model_fn, detector, mode, transform,
+                                    self.recrop_degrees, self.max_recrops, loss_threshold, min_face, smooth,
+                                    min_cutoff, beta, d_cutoff, 64)
+        except (TypeError, ValueError) as e:
+            raise FacekdError(str(e)) from None
 
     def __repr__(self) -> str:
         return (f"Landmarker({self.card.model}, {self.num_keypoints} points '{self.scheme.name}', "
@@ -305,37 +320,26 @@ class Landmarker:
                max_faces: int | None = None) -> list[Face]:
         """Landmarks of every face in ``image`` (see :func:`read_image`; arrays are RGB unless
         ``color="BGR"``). Without ``boxes`` the detector finds the faces (largest first; ``[]``
-        when there is none). ``boxes``: ``[M, 4]`` (x, y, w, h) in the tight-landmark-box
-        convention, or in the detector's convention with ``box_convention="detector"``. All faces go
-        through one batched forward pass."""
-        from facekd.detectors import detections_to_landmark_boxes
-
+        when there is none; its eye keypoints, when it has them, give the crop's roll). ``boxes``:
+        ``[M, 4]`` (x, y, w, h) in the tight-landmark-box convention, or in the detector's
+        convention with ``box_convention="detector"``. All faces go through one batched forward
+        pass (plus one per roll re-crop round)."""
         if box_convention not in ("landmarks", "detector"):
             raise FacekdError(f"box_convention must be 'landmarks' or 'detector', got {box_convention!r}")
+        _check_max_faces(max_faces)
         img = read_image(image, color=color)
-        det_boxes = det_scores = None
         if boxes is None:
-            det_boxes, det_scores = self.detector(img)
-            det_boxes = np.asarray(det_boxes, dtype=np.float32).reshape(-1, 4)
-            det_scores = np.asarray(det_scores, dtype=np.float32).reshape(-1)
-            if max_faces is not None:
-                det_boxes, det_scores = det_boxes[:max_faces], det_scores[:max_faces]
-            lm_boxes = detections_to_landmark_boxes(self.detector, det_boxes)
+            det = run_detector(self.detector, img)
+            transform = detector_transform(self.detector)
         else:
-            lm_boxes = _check_boxes(boxes)
-            if box_convention == "detector":
-                lm_boxes = detections_to_landmark_boxes(self.detector, lm_boxes)
-            if max_faces is not None:
-                lm_boxes = lm_boxes[:max_faces]
-        if len(lm_boxes) == 0:
+            det = (_check_boxes(boxes), None, None)
+            _check_box_sizes(det[0], img.shape)
+            transform = detector_transform(self.detector) if box_convention == "detector" else _IDENTITY
+        n = len(det[0]) if max_faces is None else min(int(max_faces), len(det[0]))
+        if n == 0:
             return []
-        pts, scores = self.predict(img, lm_boxes)
-        faces = []
-        for i in range(len(lm_boxes)):
-            faces.append(Face(pts[i], scores[i], lm_boxes[i].copy(), float(scores[i].mean()),
-                              None if det_boxes is None else det_boxes[i].copy(),
-                              None if det_scores is None else float(det_scores[i])))
-        return faces
+        r = self._process(self._core, img, det, transform, 0.0, n)
+        return [_face(r, i, det if boxes is None else None) for i in range(len(r["boxes"]))]
 
     __call__ = detect
 
@@ -350,51 +354,93 @@ class Landmarker:
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Low level: crops of an RGB uint8 image around landmark-convention ``boxes [M, 4]``
         (each rotated by ``rotations[i]`` degrees, see ``kernels.box_to_affine``), one forward
-        pass -> (landmarks float32 ``[M, K, 2]`` image px, scores float32 ``[M, K]``)."""
-        from facekd import kernels
+        pass, no re-crop -> (landmarks float32 ``[M, K, 2]`` image px, scores float32 ``[M, K]``)."""
+        from facekd import _core
 
         b = _check_boxes(boxes)
-        m, s = len(b), self.input_size
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise FacekdError("predict: image must be uint8 RGB [H, W, 3] (use read_image)")
+        _check_box_sizes(b, image.shape)
+        if len(b) == 0:  # no face: nothing to run
+            return (np.zeros((0, self.num_keypoints, 2), np.float32), np.zeros((0, self.num_keypoints), np.float32))
+        m = len(b)
         rot = np.zeros(m) if rotations is None else np.asarray(rotations, dtype=np.float64).reshape(-1)
         if rot.shape != (m,) or not np.isfinite(rot).all():
             raise FacekdError(f"rotations must be {m} finite angles, got {rotations!r}")
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise FacekdError("predict: image must be uint8 RGB [H, W, 3] (use read_image)")
-        img = np.ascontiguousarray(image)
-        crops = np.empty((m, 3, s, s), np.float32)
-        affines = np.empty((m, 2, 3), np.float32)
-        for i in range(m):
-            try:
-                _, affines[i] = kernels.crop_box(img, b[i], s, scale=self.crop_scale, rotation=float(rot[i]),
-                                                 mean=self.card.mean, std=self.card.std, out=crops[i])
-            except ValueError as e:
-                raise FacekdError(f"face box {np.round(b[i], 2).tolist()} cannot be cropped from the "
-                                  f"{img.shape[1]}x{img.shape[0]} image: {e}") from None
-        return self._decode(self._forward(crops), affines)
+        try:
+            return self._core.predict(np.ascontiguousarray(image), _core.PIXEL_FORMATS["RGB"], b,
+                                      rot.astype(np.float32))
+        except ValueError as e:
+            raise FacekdError(str(e)) from None
 
     # -- internals -----------------------------------------------------------------------------
+    def _process(self, handle, img: np.ndarray, det, transform, timestamp: float, capacity: int) -> dict:
+        from facekd import _core
+
+        try:
+            return handle.process(img, _core.PIXEL_FORMATS["RGB"], det, transform, timestamp, capacity)
+        except ValueError as e:
+            raise FacekdError(str(e)) from None
+
+    def _model_fn(self, crops: np.ndarray) -> np.ndarray:
+        """The network as the C landmarker calls it: crops [m, 3, S, S] -> outputs."""
+        out = self._forward(crops)
+        m, k = crops.shape[0], self.num_keypoints
+        h = getattr(self.codec, "heatmap_size", None)  # None: a CoordCodec (coordinate model)
+        if h is not None:
+            if out.ndim != 4 or out.shape != (m, k, h, h):
+                raise FacekdError(f"the model returned shape {list(out.shape)}; expected heatmaps [{m}, {k}, {h}, {h}]")
+        elif out.shape != (m, k, 2):
+            raise FacekdError(f"the model returned shape {list(out.shape)}; expected coordinates [{m}, {k}, 2]")
+        return out
+
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         import torch
 
         out = self._run(torch.from_numpy(crops))
         if hasattr(out, "detach"):
             out = out.detach().to("cpu").float().numpy()
-        return np.asarray(out, dtype=np.float32)
+        return np.ascontiguousarray(out, dtype=np.float32)
 
-    def _decode(self, out: np.ndarray, affines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from facekd import kernels
 
-        m, k = affines.shape[0], self.num_keypoints
-        if self.card.output_type == "heatmap":
-            if out.ndim != 4 or out.shape[:2] != (m, k):
-                raise FacekdError(f"the model returned shape {list(out.shape)}; expected heatmaps [{m}, {k}, h, w]")
-            pts, scores = self.codec.decode(np.ascontiguousarray(out), affines)
-            return pts.astype(np.float32), scores.astype(np.float32)
-        if out.ndim != 3 or out.shape != (m, k, 2):
-            raise FacekdError(f"the model returned shape {list(out.shape)}; expected coordinates [{m}, {k}, 2]")
-        uv = out * self.input_size - 0.5  # crop-normalised (u + 0.5) / S -> crop pixels
-        pts = np.stack([kernels.points_transform(np.ascontiguousarray(uv[i]), affines[i]) for i in range(m)])
-        return pts.astype(np.float32), np.ones((m, k), np.float32)
+
+def _real(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FacekdError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _core_mode(name: str) -> int:
+    from facekd import _core
+
+    return {"image": _core.MODE_IMAGE, "video": _core.MODE_VIDEO}[name]
+
+
+def detector_transform(detector) -> tuple[float, float, float, float]:
+    """The detector's calibrated box -> landmark-box map (dx, dy, sw, sh); identity without one."""
+    t = getattr(detector, "box_transform", None)
+    return _IDENTITY if t is None else (float(t.dx), float(t.dy), float(t.sw), float(t.sh))
+
+
+def run_detector(detector, img: np.ndarray):
+    """``detector(img)`` -> (boxes float32 [M, 4], scores float32 [M], keypoints float32 [M, P, 2] or
+    None). Detectors return ``(boxes, scores)`` or ``(boxes, scores, keypoints)`` (keypoints in
+    YuNet order: image-left eye, image-right eye, nose, mouth corners)."""
+    out = detector(img)
+    boxes = np.asarray(out[0], dtype=np.float32).reshape(-1, 4)
+    scores = np.asarray(out[1], dtype=np.float32).reshape(-1)
+    kps = None
+    if len(out) > 2 and out[2] is not None:
+        kps = np.asarray(out[2], dtype=np.float32).reshape(len(boxes), -1, 2)
+    return boxes, scores, kps
+
+
+def _face(r: dict, i: int, det) -> Face:
+    j = int(r["detection_index"][i])
+    has_det = det is not None and j >= 0
+    return Face(r["landmarks"][i].copy(), r["scores"][i].copy(), r["boxes"][i].copy(), float(r["face_scores"][i]),
+                det[0][j].copy() if has_det else None, float(det[1][j]) if has_det else None,
+                rotation=float(r["rotations"][i]))
 
 
 def _check_boxes(boxes) -> np.ndarray:
@@ -402,6 +448,8 @@ def _check_boxes(boxes) -> np.ndarray:
         b = np.asarray(boxes, dtype=np.float64)
     except (TypeError, ValueError):
         raise FacekdError(f"boxes must be numbers [M, 4] (x, y, w, h), got {boxes!r}") from None
+    if b.size == 0 and b.shape in ((0,), (0, 4)):  # [], np.zeros((0, 4)): no face
+        return np.zeros((0, 4), np.float32)
     if b.ndim == 1 and b.size == 4:
         b = b[None]
     if b.ndim != 2 or b.shape[1] != 4:
@@ -411,6 +459,29 @@ def _check_boxes(boxes) -> np.ndarray:
     if len(b) and not (b[:, 2:] > 0).all():
         raise FacekdError(f"box width and height must be > 0, got {b[~(b[:, 2:] > 0).all(1)].tolist()}")
     return b.astype(np.float32)
+
+
+def _check_box_sizes(b: np.ndarray, image_shape) -> None:
+    """FacekdError naming the first box [M, 4] smaller than MIN_BOX_SIDE px or larger than
+    MAX_BOX_FACTOR x the longer side of an image of ``image_shape`` (H, W, ...)."""
+    if not len(b):
+        return
+    h, w = int(image_shape[0]), int(image_shape[1])
+    limit = MAX_BOX_FACTOR * max(h, w)
+    side_min, side_max = b[:, 2:].min(1), b[:, 2:].max(1)
+    for i in np.flatnonzero((side_min < MIN_BOX_SIDE) | (side_max > limit))[:1]:
+        box = [round(float(v), 3) for v in b[i]]
+        if side_min[i] < MIN_BOX_SIDE:
+            raise FacekdError(f"face box {box} is too small: width and height must be >= {MIN_BOX_SIDE:g} px")
+        raise FacekdError(f"face box {box} is too large for the {w}x{h} image: width and height must be "
+                          f"<= {MAX_BOX_FACTOR:g} x {max(h, w)} = {limit:g} px")
+
+
+def _check_max_faces(max_faces) -> None:
+    if max_faces is None:
+        return
+    if isinstance(max_faces, bool) or not isinstance(max_faces, (int, np.integer)) or max_faces < 1:
+        raise FacekdError(f"max_faces must be an integer >= 1 or None, got {max_faces!r}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -432,20 +503,19 @@ class TrackerStats:
 
 class Tracker:
     """One face through a video: detect on the first frame (and after a loss), then crop each
-    next frame around the previous landmarks (their tight box in the face's own upright frame,
+    next frame around the previous raw landmarks (their tight box in the face's own upright frame,
     rotated by the eye-corner roll), smooth with the One-Euro filter, and declare the face lost
     when the mean landmark score drops below ``loss_threshold``.
 
     Smoother parameters are in pixels and seconds (``min_cutoff`` Hz, ``beta``, ``d_cutoff`` Hz);
     ``smooth=False`` returns the raw landmarks. Without timestamps, frame ``i`` is at ``i / fps``.
-    A face whose box gets smaller than ``min_face`` pixels is treated as lost too.
+    A face whose box gets smaller than ``min_face`` pixels is treated as lost too. The tracking
+    runs in the C landmarker (``fk_landmarker`` in video mode); this class only feeds it frames.
     """
 
     def __init__(self, landmarker: Landmarker, *, min_cutoff: float = 1.0, beta: float = 0.007,
                  d_cutoff: float = 1.0, smooth: bool = True, loss_threshold: float = 0.3,
                  fps: float = 30.0, min_face: float = 16.0):
-        from facekd import kernels
-
         if not isinstance(landmarker, Landmarker):
             raise FacekdError(f"Tracker needs a Landmarker, got {type(landmarker).__name__}")
         if not isinstance(loss_threshold, (int, float)) or math.isnan(loss_threshold):
@@ -457,102 +527,50 @@ class Tracker:
         self.fps = float(fps)
         self.min_face = float(min_face)
         self.smooth = bool(smooth)
-        try:
-            self._smoother = kernels.OneEuroSmoother(2 * landmarker.num_keypoints, min_cutoff=min_cutoff,
-                                                     beta=beta, d_cutoff=d_cutoff)
-        except (TypeError, ValueError) as e:
-            raise FacekdError(f"invalid smoother parameters: {e}") from None
-        self._eyes = landmarker.scheme.eye_corners
+        det = landmarker.detector
+        self._last_detections = None
+
+        def detect(img):  # called by the C tracker when it needs a detection
+            self._last_detections = run_detector(det, img)
+            return self._last_detections
+
+        self._core = landmarker._handle(_core_mode("video"), detector=detect,
+                                        transform=detector_transform(det), loss_threshold=self.loss_threshold,
+                                        min_face=self.min_face, smooth=self.smooth, min_cutoff=min_cutoff,
+                                        beta=beta, d_cutoff=d_cutoff)
         self.stats = TrackerStats()
-        self._pts: np.ndarray | None = None  # raw landmarks of the previous frame
-        self._last_t: float | None = None
+        self._tracking = False
 
     @property
     def tracking(self) -> bool:
-        return self._pts is not None
+        return self._tracking
 
     def reset(self) -> None:
         """Forget the face (the next frame runs the detector) and the smoother state."""
-        self._pts = None
-        self._smoother.reset()
+        self._core.reset()
+        self._tracking = False
 
     def update(self, frame, timestamp: float | None = None, *, color: str = "RGB") -> Face | None:
         """Process the next frame -> the face (smoothed landmarks) or None when there is none."""
         img = read_image(frame, color=color)
         index = self.stats.frames
         t = index / self.fps if timestamp is None else float(timestamp)
-        if not math.isfinite(t) or (self._last_t is not None and t <= self._last_t):
-            raise FacekdError(f"timestamps must be finite and strictly increasing, got {t} after {self._last_t}")
-        self._last_t = t
+        self._last_detections = None
+        r = self.landmarker._process(self._core, img, None, None, t, 1)
         self.stats.frames += 1
-        face = None
-        if self._pts is not None:
-            face = self._track(img)
-            if face is None:
-                self.stats.losses += 1
-                self.reset()
-        if face is None:
-            face = self._detect(img, index)
-            if face is None:
-                return None
-        self._pts = face.landmarks.copy()
-        if self.smooth:
-            face.landmarks = self._smoother.apply(face.landmarks, t).astype(np.float32)
+        self.stats.losses += int(r["lost"])
+        if r["detector_ran"]:
+            self.stats.detector_runs += 1
+            self.stats.redetections.append(index)
+        self._tracking = len(r["boxes"]) > 0
+        if not self._tracking:
+            return None
         self.stats.faces += 1
-        return face
+        return _face(r, 0, self._last_detections)
 
     def crop_box(self, points: np.ndarray) -> tuple[np.ndarray, float]:
         """The next crop for landmarks ``[K, 2]``: (box [4] in the upright face frame, roll degrees)."""
-        from facekd import kernels
-
-        pts = np.ascontiguousarray(points, dtype=np.float32)
-        box, roll = kernels.box_from_landmarks(pts, *self._eyes)
-        if roll == 0.0:
-            return box, 0.0
-        c = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2], np.float64)
-        th = math.radians(roll)
-        cs, sn = math.cos(th), math.sin(th)
-        rot = np.array([[cs, -sn], [sn, cs]])  # face frame -> image
-        inv = rot.T
-        to_face = np.concatenate([inv, (c - inv @ c)[:, None]], axis=1).astype(np.float32)
-        upright = kernels.points_transform(pts, to_face)
-        ub, _ = kernels.box_from_landmarks(upright)
-        uc = np.array([ub[0] + ub[2] / 2, ub[1] + ub[3] / 2])
-        ic = rot @ (uc - c) + c
-        return np.array([ic[0] - ub[2] / 2, ic[1] - ub[3] / 2, ub[2], ub[3]], np.float32), float(roll)
-
-    def _track(self, img: np.ndarray) -> Face | None:
         try:
-            box, roll = self.crop_box(self._pts)
-        except (ValueError, FacekdError):
-            return None
-        if min(box[2], box[3]) < self.min_face:
-            return None
-        try:
-            pts, scores = self.landmarker.predict(img, box[None], [roll])
-        except FacekdError:  # the box left the image
-            return None
-        score = float(scores[0].mean())
-        if not score >= self.loss_threshold:
-            return None
-        return Face(pts[0], scores[0], box, score, rotation=roll)
-
-    def _detect(self, img: np.ndarray, index: int) -> Face | None:
-        from facekd.detectors import detections_to_landmark_boxes
-
-        det = self.landmarker.detector
-        self.stats.detector_runs += 1
-        self.stats.redetections.append(index)
-        boxes, scores = det(img)
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        if len(boxes) == 0:
-            return None
-        lm_box = detections_to_landmark_boxes(det, boxes[:1])[0]
-        try:
-            pts, sc = self.landmarker.predict(img, lm_box[None])
-        except FacekdError:
-            return None
-        score = float(sc[0].mean())
-        if not score >= self.loss_threshold:
-            return None
-        return Face(pts[0], sc[0], lm_box, score, boxes[0].copy(), float(np.asarray(scores).reshape(-1)[0]))
+            return self._core.track_box(np.ascontiguousarray(points, dtype=np.float32))
+        except ValueError as e:
+            raise FacekdError(str(e)) from None

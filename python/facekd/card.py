@@ -137,8 +137,9 @@ class ModelCard:
         return LandmarkScheme.from_dict(self.scheme, source="model card scheme")
 
     def get_codec(self):
-        """The heatmap codec, or None for coordinate models."""
-        if not self.codec:
-            return None
-        from facekd.codecs import HeatmapCodec
+        """The model's codec: :class:`~facekd.codecs.HeatmapCodec` for heatmap models,
+        :class:`~facekd.codecs.CoordCodec` for coordinate models (both decode outputs to points)."""
+        from facekd.codecs import CoordCodec, HeatmapCodec
+        if self.output_type == "coords":
+            return CoordCodec(self.input_size)
         return HeatmapCodec.from_dict(self.codec)

@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("video", "facekd.commands.video", "track landmarks through a video"),
     ("eval", "facekd.commands.eval", "evaluate a model on a dataset (NME / FR / AUC, CED, worst faces)"),
     ("train", "facekd.commands.train", "train a model from a YAML config"),
+    ("teach", "facekd.commands.teach", "run the frozen teachers once over the training faces (targets cache)"),
     ("distill", "facekd.commands.distill", "multi-teacher distillation of a student"),
     ("ablate", "facekd.commands.ablate", "run the distillation ablation"),
     ("sweep", "facekd.commands.sweep", "student width x depth sweep"),
@@ -32,6 +33,14 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage block is one ``--help`` away); the parsers of
+    sub-commands (``add_subparsers``) are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _available(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -39,7 +48,7 @@ def _available(module: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     from facekd import __version__
 
-    parser = argparse.ArgumentParser(prog="facekd", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="facekd", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"facekd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_text in COMMANDS:
@@ -59,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0 if not argv else 2
     mod = importlib.import_module(ns._module)
-    sub = argparse.ArgumentParser(prog=f"facekd {ns.command}",
-                                  description=dict((c, h) for c, _, h in COMMANDS)[ns.command])
+    sub = _Parser(prog=f"facekd {ns.command}",
+                  description=dict((c, h) for c, _, h in COMMANDS)[ns.command])
     mod.add_arguments(sub)
     args = sub.parse_args(argv[1:])
     try:
@@ -68,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FacekdError as e:
         print(f"facekd {ns.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a file the command reads or writes: the OS message names it
+        print(f"facekd {ns.command}: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

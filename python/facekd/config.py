@@ -22,11 +22,21 @@ from facekd.errors import FacekdError
 class DataSource:
     """One dataset of a multi-dataset config: ``path`` (a spec for facekd.data.load_dataset),
     ``weight`` (training: the share of each epoch drawn from it is weight / sum of weights; ignored
-    for validation) and ``name`` (label in logs and metrics; default: the path's last folders)."""
+    for validation), ``name`` (label in logs and metrics; default: the path's last folders) and
+    ``labelled`` (false: a folder of face images WITHOUT landmarks, read as ``images:PATH`` — only the
+    distiller can train on it, from a teacher targets cache; ground-truth training refuses it)."""
 
     path: str = ""
     weight: float = 1.0
     name: str = ""
+    labelled: bool = True
+
+    @property
+    def spec(self) -> str:
+        """The ``load_dataset`` spec of this source."""
+        if not self.labelled and not self.path.lower().startswith("images:"):
+            return "images:" + self.path
+        return self.path
 
     @property
     def label(self) -> str:
@@ -285,6 +295,15 @@ def validate(cfg: TrainConfig) -> None:
                 raise FacekdError(f"config key '{key}[{i}].path' is required (a dataset path)")
             if not (src.weight > 0 and src.weight < float("inf")):
                 raise FacekdError(f"config key '{key}[{i}].weight' must be a finite number > 0, got {src.weight}")
+        if key == "data.val":
+            for i, src in enumerate(srcs):
+                if not src.labelled or src.path.lower().startswith("images:"):
+                    raise FacekdError(f"config key 'data.val[{i}]': {src.label!r} is unlabelled; validation needs "
+                                      "landmarks")
+        for i, src in enumerate(srcs):
+            if src.labelled and src.path.lower().startswith("images:"):
+                raise FacekdError(f"config key '{key}[{i}]': {src.path!r} is an image folder without landmarks: "
+                                  "mark the source 'labelled: false'")
         labels = [s.label for s in srcs]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
@@ -297,7 +316,7 @@ def validate(cfg: TrainConfig) -> None:
         if cfg.distill is not None:
             raise FacekdError("config keys 'adversarial' and 'distill' cannot be combined (one training task per run)")
         try:
-            from facekd.robust.adversarial_training import AdversarialTrainingConfig
+            from facekd.robust.config import AdversarialTrainingConfig
         except ImportError:  # torch not installed: checked when the trainer builds the task
             pass
         else:

@@ -4,7 +4,8 @@
  *
  * Rules that hold for every function below:
  *  - Plain C, `fk_` prefix. All buffers are owned by the caller; facekd never allocates memory
- *    that the caller must free (the smoother handle is the only object, with create/destroy).
+ *    that the caller must free (the smoother and landmarker handles are the only objects, each
+ *    with create/destroy).
  *  - Every call returns an `fk_status`. On failure it also stores a human-readable message in a
  *    thread-local buffer read with `fk_last_error()`; the message names the offending argument.
  *    On success the message is left unchanged. Outputs are unspecified on failure.
@@ -37,7 +38,8 @@ typedef enum fk_status {
   FK_ERR_INVALID_ARGUMENT = 1, /* bad shape, size, pointer, enum value, box, parameter */
   FK_ERR_NON_FINITE = 2,       /* NaN or Inf in an input that must be finite */
   FK_ERR_OUT_OF_MEMORY = 3,
-  FK_ERR_INTERNAL = 4
+  FK_ERR_INTERNAL = 4,
+  FK_ERR_CALLBACK = 5          /* a caller-supplied callback (model, detector) returned non-zero */
 } fk_status;
 
 /* Library version, "MAJOR.MINOR.PATCH" (from pyproject.toml via CMake). Never NULL. */
@@ -213,6 +215,159 @@ FK_API fk_status fk_smoother_apply(fk_smoother* smoother, const float* values, d
 FK_API fk_status fk_smoother_reset(fk_smoother* smoother);
 /* Accepts NULL. */
 FK_API void fk_smoother_destroy(fk_smoother* smoother);
+
+
+/* ------------------------------------------------------------------------------------------ */
+/* 5. Landmarker: the whole per-frame pipeline behind one handle                              */
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * model card (JSON) -> detector box -> landmark box (fk_box_transform) -> roll -> crop ->
+ * caller's network -> decode -> roll re-crop -> tracking (next crop from the previous landmarks) ->
+ * One-Euro smoothing. The network (and, optionally, the face detector) stay outside: the caller
+ * passes callbacks with a user pointer, called synchronously from fk_landmarker_process on the
+ * calling thread. See docs/api.md ("The C landmarker") for why callbacks and not a two-step API.
+ */
+
+typedef struct fk_landmarker fk_landmarker; /* opaque */
+
+/* Detector box -> landmark box: the centre moves by (dx * w, dy * h), the size scales by (sw, sh)
+ * (python/facekd/detectors.py BoxTransform). Identity: {0, 0, 1, 1}. */
+typedef struct fk_box_transform {
+  float dx, dy, sw, sh;
+} fk_box_transform;
+
+/* One face detection. box (x, y, w, h) in image pixels, in the detector's convention. When
+ * num_keypoints >= 2, keypoints hold (x, y) pairs in YuNet order: image-left eye, image-right eye,
+ * nose tip, image-left mouth corner, image-right mouth corner (only the two eyes are used: they
+ * give the crop's roll, atan2(y1 - y0, x1 - x0)). num_keypoints 0: an upright crop. */
+typedef struct fk_detection {
+  float box[4];
+  float score;
+  int num_keypoints; /* 0..5 */
+  float keypoints[10];
+} fk_detection;
+
+typedef struct fk_detections {
+  const fk_detection* items; /* may be NULL when count == 0 */
+  int count;                 /* >= 0 */
+  /* detector box -> landmark box for these detections; NULL: the options' detector_transform.
+   * Pass &identity for boxes that are already landmark boxes. */
+  const fk_box_transform* transform;
+} fk_detections;
+
+/* The network: crops [n, 3, S, S] (normalised as the card says) -> outputs [n, output_floats/n]
+ * (heatmaps [n, K, h, h] or crop-normalised coordinates [n, K, 2], see fk_landmarker_info).
+ * Return 0 on success; anything else aborts fk_landmarker_process with FK_ERR_CALLBACK (the caller
+ * keeps its own error). */
+typedef int (*fk_model_fn)(void* user, const float* crops, int n, int size, float* outputs,
+                           size_t output_floats);
+/* The face detector (optional): fill out[0 .. capacity) and *count (largest face first). */
+typedef int (*fk_detector_fn)(void* user, const fk_image* image, fk_detection* out, int capacity,
+                              int* count);
+
+typedef enum fk_landmarker_mode {
+  FK_MODE_IMAGE = 0, /* every detection is one face; no state between calls */
+  FK_MODE_VIDEO = 1  /* one face tracked across calls (timestamps strictly increasing) */
+} fk_landmarker_mode;
+
+typedef struct fk_landmarker_options {
+  fk_landmarker_mode mode;
+  fk_box_transform detector_transform; /* default identity */
+  /* Roll re-crop: after a pass started from a detection, when the roll of the predicted eye
+   * corners (the card scheme's eye_corners) differs from the crop's roll by more than
+   * recrop_degrees, crop again at the predicted roll (same box), at most max_recrops times.
+   * Default 5 degrees, 2; recrop_degrees < 0 or max_recrops 0 disables it. */
+  float recrop_degrees;
+  int max_recrops;
+  /* VIDEO: the tracked face is lost when the mean landmark score < loss_threshold (default 0.3)
+   * or its box is smaller than min_face px (default 16); a detection is kept only with a mean
+   * landmark score >= loss_threshold. The next crop comes from the raw (unsmoothed) landmarks. */
+  float loss_threshold;
+  float min_face;
+  int smooth;                   /* VIDEO: One-Euro smoothing of the reported landmarks (default 1) */
+  fk_smoother_params smoother;  /* default fk_smoother_params_default */
+  fk_model_fn model;            /* required */
+  void* model_user;
+  fk_detector_fn detector;      /* optional */
+  void* detector_user;
+  int max_detections;           /* capacity handed to the detector callback (default 16) */
+} fk_landmarker_options;
+
+FK_API fk_status fk_landmarker_options_default(fk_landmarker_options* options);
+
+/* Parse the model card (the JSON of model.json, or an exported program's card with its "export"
+ * entry) and build the landmarker. Card errors name the field. */
+FK_API fk_status fk_landmarker_create(const char* card_json, const fk_landmarker_options* options,
+                                      fk_landmarker** out);
+FK_API void fk_landmarker_destroy(fk_landmarker* landmarker); /* accepts NULL */
+/* VIDEO: forget the tracked face and the smoother state (timestamps start over). */
+FK_API fk_status fk_landmarker_reset(fk_landmarker* landmarker);
+
+typedef enum fk_output_kind {
+  FK_OUTPUT_HEATMAP = 0, /* [n, K, h, h] */
+  FK_OUTPUT_COORDS = 1   /* [n, K, 2], (u + 0.5) / S per axis */
+} fk_output_kind;
+
+typedef struct fk_landmarker_info {
+  int num_keypoints;
+  int input_size;          /* S */
+  fk_output_kind output_kind;
+  int heatmap_size;        /* h for heatmaps, 0 for coordinates */
+  int output_floats;       /* per crop: K*h*h or K*2 */
+  float crop_scale;
+  float mean[3], std[3];
+  int eye_left, eye_right; /* the scheme's eye_corners */
+} fk_landmarker_info;
+
+FK_API fk_status fk_landmarker_info_get(const fk_landmarker* landmarker, fk_landmarker_info* info);
+/* The same, from a card alone (the one card parser, for shells that show or check a card). */
+FK_API fk_status fk_card_info(const char* card_json, fk_landmarker_info* info);
+
+typedef struct fk_face {
+  float box[4];         /* landmark-convention box of the crop (before crop_scale); in the face's
+                           upright frame, centred where the crop is */
+  float rotation_deg;   /* the roll the final crop used */
+  float score;          /* mean of the landmark scores */
+  int detection_index;  /* index of the detection it came from; -1 when tracked */
+  int passes;           /* network passes on this face: 1 + roll re-crops */
+} fk_face;
+
+typedef struct fk_landmarker_result {
+  /* in: caller buffers for up to `capacity` faces */
+  int capacity;
+  fk_face* faces;
+  float* landmarks;      /* [capacity, K, 2] image px (smoothed in VIDEO mode when smooth) */
+  float* scores;         /* [capacity, K] */
+  float* raw_landmarks;  /* optional [capacity, K, 2]: before smoothing; NULL to skip */
+  /* out */
+  int count;
+  int detector_ran;      /* detections were used (given or from the detector callback) */
+  int lost;              /* VIDEO: the tracked face was lost this frame */
+} fk_landmarker_result;
+
+/* Process one frame. detections: NULL means "none given": IMAGE mode then calls the detector
+ * callback (no callback: FK_ERR_INVALID_ARGUMENT); VIDEO mode tracks the face it has and calls
+ * the detector callback only when it has none (or just lost it; no callback: no face). Given
+ * detections in VIDEO mode start a new track from the first one. IMAGE mode: faces for the first
+ * `capacity` detections, one batched model call (plus one per re-crop round); a box that does not
+ * overlap the image is FK_ERR_INVALID_ARGUMENT. timestamp (seconds) is used in VIDEO mode only. */
+FK_API fk_status fk_landmarker_process(fk_landmarker* landmarker, const fk_image* image,
+                                       const fk_detections* detections, double timestamp,
+                                       fk_landmarker_result* out);
+
+/* Low level, no state: crops around landmark boxes [n, 4] rotated by rotations_deg [n] (NULL: 0),
+ * one model call, decode -> landmarks [n, K, 2], scores [n, K]. */
+FK_API fk_status fk_landmarker_predict(fk_landmarker* landmarker, const fk_image* image,
+                                       const float* boxes, const float* rotations_deg, int n,
+                                       float* landmarks, float* scores);
+
+/* The next crop of the tracker for landmarks [K, 2]: the tight box of the points in the face's
+ * upright frame (rotated by the eye-corner roll), placed at the centre of that box. */
+FK_API fk_status fk_landmarker_track_box(const fk_landmarker* landmarker, const float* landmarks,
+                                         float box[4], float* roll_deg);
+
+/* Roll (degrees) of a detection's eye keypoints; 0 when it has fewer than 2 keypoints. */
+FK_API fk_status fk_detection_roll(const fk_detection* detection, float* roll_deg);
 
 #ifdef __cplusplus
 }

@@ -58,7 +58,7 @@ struct LandmarkOverlay: View {
     }
 }
 
-/// FPS and per-stage timings (milliseconds).
+/// FPS and timings (milliseconds).
 struct StatsView: View {
     let frame: FrameResult?
     let error: String?
@@ -68,10 +68,7 @@ struct StatsView: View {
             if let e = error { Text(e).foregroundColor(.red) }
             if let f = frame {
                 Text(String(format: "%.1f FPS  %@", f.fps, f.tracking ? "tracking" : "detecting"))
-                let t = f.timings
-                Text(String(format: "detect %.1f  crop %.1f  model %.1f", t.detect * 1e3, t.crop * 1e3, t.model * 1e3))
-                Text(String(format: "decode %.2f  smooth %.2f  total %.1f ms", t.decode * 1e3, t.smooth * 1e3,
-                            t.total * 1e3))
+                Text(String(format: "detect %.1f  landmarks %.1f ms", f.detectSeconds * 1e3, f.landmarkSeconds * 1e3))
             } else {
                 Text("looking for a face…")
             }

@@ -1,3 +1,4 @@
+import CFacekd
 import Dispatch
 import Foundation
 
@@ -19,159 +20,179 @@ public protocol HeatmapModel: AnyObject {
     func predict(input: UnsafeBufferPointer<Float>, size: Int) throws -> Heatmaps
 }
 
-/// Wall-clock time of each stage of one frame, in seconds.
-public struct StageTimings: Equatable {
-    public var detect: Double = 0
-    public var crop: Double = 0
-    public var model: Double = 0
-    public var decode: Double = 0
-    public var smooth: Double = 0
-    public var total: Double { detect + crop + model + decode + smooth }
-    public init() {}
+/// Detector box -> landmark box: the centre moves by (dx * w, dy * h), the size scales by (sw, sh)
+/// (`BoxTransform` of python/facekd/detectors.py, fitted per detector).
+public struct BoxTransform: Equatable, Sendable {
+    public var dx: Float, dy: Float, sw: Float, sh: Float
+    public init(dx: Float = 0, dy: Float = 0, sw: Float = 1, sh: Float = 1) {
+        self.dx = dx; self.dy = dy; self.sw = sw; self.sh = sh
+    }
+    public static let identity = BoxTransform()
+    /// Apple Vision face rectangles: no calibration data exists for Vision yet (it does not run on
+    /// the training hosts), so this is an explicit identity. Fit it with `facekd bench detector` on
+    /// exported device detections and store it here when there is.
+    public static let vision = BoxTransform.identity
 }
 
-/// Landmarks of one face in image coordinates.
-public struct LandmarkResult {
-    /// Landmarks in image coordinates (smoothed when the landmarker smooths).
-    public var points: [Point]
-    /// Peak heatmap value per landmark.
-    public var scores: [Float]
-    /// The crop this frame used.
-    public var cropToImage: Affine
-    /// Box + roll for the next frame's crop (from the landmarks, see `TrackingBox`).
-    public var next: TrackingBox
-    public var timings: StageTimings
-
-    public var meanScore: Float { scores.isEmpty ? 0 : scores.reduce(0, +) / Float(scores.count) }
-}
-
-/// Where to crop the next frame: an upright box (in the face's own frame) rotated by `rollDegrees`.
-public struct TrackingBox: Equatable {
+/// One face detection in the detector's convention: box (image pixels), score and optional
+/// keypoints in YuNet order (image-left eye, image-right eye, nose tip, mouth corners); the two eyes
+/// give the first crop's roll.
+public struct Detection {
     public var box: FaceBox
-    public var rollDegrees: Float
-
-    public init(box: FaceBox, rollDegrees: Float = 0) { self.box = box; self.rollDegrees = rollDegrees }
-
-    /// From landmarks: the roll of the eye-corner line, then the tight box of the landmarks rotated
-    /// upright about their centre (so a tilted face does not inflate the box), mapped back.
-    public static func from(landmarks: [Point], eyeCorners: (left: Int, right: Int)) throws -> TrackingBox {
-        let (box0, roll) = try Kernels.boxFromLandmarks(landmarks, eyeCorners: eyeCorners)
-        let upright = Affine.rotation(degrees: -roll, about: box0.center)
-        let (box1, _) = try Kernels.boxFromLandmarks(try Kernels.transform(landmarks, by: upright))
-        let center = try upright.inverted().apply(box1.center)
-        return TrackingBox(box: FaceBox(center: center, width: box1.width, height: box1.height), rollDegrees: roll)
+    public var score: Float
+    public var keypoints: [Point]
+    public init(box: FaceBox, score: Float = 1, keypoints: [Point] = []) {
+        self.box = box; self.score = score; self.keypoints = keypoints
     }
 }
 
-/// crop (C) -> model -> decode (C) -> heatmap-to-image (C) -> One-Euro smoothing (C), configured
-/// by a model card. Not thread-safe: use one instance per video queue.
+/// Options of the C landmarker (`fk_landmarker_options`); defaults are the library's.
+public struct LandmarkerOptions {
+    public var detectorTransform = BoxTransform.identity
+    public var recropDegrees: Float = 5
+    public var maxRecrops = 2
+    public var lossThreshold: Float = 0.3
+    public var minFace: Float = 16
+    /// nil disables the One-Euro filter.
+    public var smoothing: SmootherParams? = .default
+    public init() {}
+}
+
+/// The face of one frame.
+public struct Face {
+    /// Landmarks in image pixels (smoothed when the landmarker smooths) and before smoothing.
+    public var points: [Point]
+    public var rawPoints: [Point]
+    public var scores: [Float]
+    /// Landmark-convention box of the crop, in the face's upright frame.
+    public var box: FaceBox
+    /// The roll the crop used.
+    public var rollDegrees: Float
+    public var score: Float
+    /// Index of the detection it came from; -1 when tracked.
+    public var detectionIndex: Int
+    public var passes: Int
+}
+
+/// One processed frame.
+public struct FrameOutput {
+    public var face: Face?
+    public var detectorRan: Bool
+    public var lost: Bool
+}
+
+/// One face through a video: a thin shell over the C landmarker (`fk_landmarker`, video mode),
+/// which owns card parsing, detector-box mapping, roll, crop, decode, roll re-crop, tracking and
+/// smoothing. The model is called back synchronously from `process`. Pass detections when
+/// `tracking` is false (they are ignored while a face is tracked). Not thread-safe.
 public final class FaceLandmarker {
     public let card: ModelCard
     public let model: HeatmapModel
-    private let smoother: Smoother?
-    private var input: [Float]
-    private var lastTimestamp: Double?
+    public private(set) var tracking = false
+    private var handle: OpaquePointer?
+    private var pendingError: Error?
 
-    /// `smoothing` nil disables the One-Euro filter.
-    public init(card: ModelCard, model: HeatmapModel, smoothing: SmootherParams? = .default) throws {
+    public init(card: ModelCard, model: HeatmapModel, options: LandmarkerOptions = LandmarkerOptions()) throws {
         try require(card.outputType == "heatmap",
                     "FaceLandmarker needs a heatmap model, the card says output_type '\(card.outputType)'")
         self.card = card
         self.model = model
-        self.smoother = try smoothing.map { try Smoother(valueCount: 2 * card.numKeypoints, params: $0) }
-        self.input = [Float](repeating: 0, count: 3 * card.inputSize * card.inputSize)
+        var o = fk_landmarker_options()
+        try check(fk_landmarker_options_default(&o))
+        o.mode = FK_MODE_VIDEO
+        let t = options.detectorTransform
+        o.detector_transform = fk_box_transform(dx: t.dx, dy: t.dy, sw: t.sw, sh: t.sh)
+        o.recrop_degrees = options.recropDegrees
+        o.max_recrops = Int32(options.maxRecrops)
+        o.loss_threshold = options.lossThreshold
+        o.min_face = options.minFace
+        o.smooth = options.smoothing == nil ? 0 : 1
+        if let s = options.smoothing { o.smoother = s.c }
+        o.model = { user, crops, n, size, out, count in
+            let me = Unmanaged<FaceLandmarker>.fromOpaque(user!).takeUnretainedValue()
+            return me.runModel(crops!, Int(n), Int(size), out!, Int(count))
+        }
+        o.model_user = nil
+        var h: OpaquePointer?
+        // the handle needs `self` as its user pointer: create after all stored properties are set
+        o.model_user = Unmanaged.passUnretained(self).toOpaque()
+        try check(fk_landmarker_create(card.json, &o, &h))
+        handle = h
     }
 
-    /// Landmarks of the face in `region`. `timestamp` (seconds, increasing) drives the smoother;
-    /// nil skips smoothing for this frame; a timestamp not after the previous one restarts the filter.
-    public func landmarks(in image: PixelImage, region: TrackingBox, timestamp: Double? = nil) throws
-        -> LandmarkResult {
-        var t = StageTimings()
-        var clock = Stopwatch()
-        let affine = try input.withUnsafeMutableBufferPointer {
-            try Kernels.cropBox(image, box: region.box, scale: card.cropScale, rotationDegrees: region.rollDegrees,
-                                params: card.cropParams, into: $0)
-        }
-        t.crop = clock.lap()
+    deinit { fk_landmarker_destroy(handle) }
 
-        let heatmaps = try input.withUnsafeBufferPointer { try model.predict(input: $0, size: card.inputSize) }
-        t.model = clock.lap()
-        try require(heatmaps.keypoints == card.numKeypoints,
-                    "model returned \(heatmaps.keypoints) heatmaps, the card says \(card.numKeypoints) keypoints")
-        if let c = card.codec {
-            try require(heatmaps.width == c.heatmapWidth && heatmaps.height == c.heatmapHeight,
-                        "model returned \(heatmaps.width)x\(heatmaps.height) heatmaps, the card's codec says "
-                            + "\(c.heatmapWidth)x\(c.heatmapHeight)")
+    private func runModel(_ crops: UnsafePointer<Float>, _ n: Int, _ size: Int, _ out: UnsafeMutablePointer<Float>,
+                          _ count: Int) -> Int32 {
+        let plane = 3 * size * size, per = card.outputLength
+        do {
+            for i in 0..<n {
+                let hm = try model.predict(input: UnsafeBufferPointer(start: crops + i * plane, count: plane), size: size)
+                try require(hm.keypoints == card.numKeypoints && hm.width == card.heatmapSize
+                            && hm.height == card.heatmapSize && hm.values.count == per,
+                            "model returned \(hm.keypoints) heatmaps of \(hm.width)x\(hm.height), the card says " +
+                            "\(card.numKeypoints) of \(card.heatmapSize)x\(card.heatmapSize)")
+                hm.values.withUnsafeBufferPointer { (out + i * per).update(from: $0.baseAddress!, count: per) }
+            }
+            return count == n * per ? 0 : 9
+        } catch {
+            pendingError = error
+            return 1
         }
-        let decoded = try Kernels.decodeHeatmaps(heatmaps.values, n: 1, k: heatmaps.keypoints,
-                                                 height: heatmaps.height, width: heatmaps.width,
-                                                 params: card.decodeParams)
-        var points = try Kernels.heatmapToImage(decoded.points, heatmapWidth: heatmaps.width,
-                                                heatmapHeight: heatmaps.height, inputWidth: card.inputSize,
-                                                inputHeight: card.inputSize, cropToImage: affine)
-        t.decode = clock.lap()
-
-        if let s = smoother, let ts = timestamp {
-            if let last = lastTimestamp, ts <= last { try s.reset() }
-            points = try s.apply(points, timestamp: ts)
-            lastTimestamp = ts
-        }
-        t.smooth = clock.lap()
-        let next = try TrackingBox.from(landmarks: points, eyeCorners: card.scheme.eyeCorners)
-        return LandmarkResult(points: points, scores: decoded.scores, cropToImage: affine, next: next, timings: t)
     }
 
-    /// Forgets the smoother state (call when the tracked face is lost or changes).
-    public func resetSmoothing() throws {
-        try smoother?.reset()
-        lastTimestamp = nil
-    }
-}
-
-/// Detect once, then track: each frame's landmarks give the next frame's crop
-/// (`TrackingBox.from`); when the mean heatmap peak drops below `minScore` the face is
-/// considered lost and the detector runs again on the next frame.
-public final class LandmarkTracker {
-    public let landmarker: FaceLandmarker
-    /// Mean peak heatmap value below which tracking is dropped.
-    public var minScore: Float
-    public private(set) var region: TrackingBox?
-    public let fps = FpsMeter()
-
-    public init(landmarker: FaceLandmarker, minScore: Float = 0.2) {
-        self.landmarker = landmarker
-        self.minScore = minScore
-    }
-
-    /// One frame. `detect` is called only when no face is tracked; it returns the face box or nil.
-    /// Returns nil when there is no face; `result.timings.detect` is set on detection frames.
-    public func process(_ image: PixelImage, timestamp: Double, detect: () throws -> FaceBox?) throws
-        -> (result: LandmarkResult, detected: Bool)? {
-        fps.tick(timestamp)
-        var clock = Stopwatch()
-        var detected = false
-        if region == nil {
-            guard let box = try detect() else { return nil }
-            region = TrackingBox(box: box)
-            detected = true
-            try landmarker.resetSmoothing()
+    /// One frame at `timestamp` seconds (strictly increasing until `reset`); `detections` nil: none given.
+    public func process(_ image: PixelImage, detections: [Detection]?, timestamp: Double) throws -> FrameOutput {
+        let k = card.numKeypoints
+        var dets: [fk_detection] = try (detections ?? []).map { d in
+            try require(d.keypoints.count <= 5, "a detection has at most 5 keypoints, got \(d.keypoints.count)")
+            var c = fk_detection()
+            c.box = (d.box.x, d.box.y, d.box.width, d.box.height)
+            c.score = d.score
+            c.num_keypoints = Int32(d.keypoints.count)
+            withUnsafeMutableBytes(of: &c.keypoints) { raw in
+                let kp = raw.bindMemory(to: Float.self)
+                for (i, p) in d.keypoints.enumerated() { kp[2 * i] = p.x; kp[2 * i + 1] = p.y }
+            }
+            return c
         }
-        let detectTime = clock.lap()
-        var result = try landmarker.landmarks(in: image, region: region!, timestamp: timestamp)
-        result.timings.detect = detectTime
-        if result.meanScore < minScore {
-            region = nil
-            try landmarker.resetSmoothing()
-        } else {
-            region = result.next
+        var pts = [Float](repeating: 0, count: 2 * k), raw = pts, scores = [Float](repeating: 0, count: k)
+        var face = fk_face()
+        var r = fk_landmarker_result()
+        var img = image.c
+        pendingError = nil
+        let status: fk_status = pts.withUnsafeMutableBufferPointer { p in
+            raw.withUnsafeMutableBufferPointer { rp in
+                scores.withUnsafeMutableBufferPointer { sp in
+                    dets.withUnsafeMutableBufferPointer { dp in
+                        withUnsafeMutablePointer(to: &face) { fp in
+                            r.capacity = 1; r.faces = fp
+                            r.landmarks = p.baseAddress; r.raw_landmarks = rp.baseAddress; r.scores = sp.baseAddress
+                            var given = fk_detections(items: UnsafePointer(dp.baseAddress), count: Int32(dp.count),
+                                                      transform: nil)
+                            return detections == nil ? fk_landmarker_process(handle, &img, nil, timestamp, &r)
+                                                     : fk_landmarker_process(handle, &img, &given, timestamp, &r)
+                        }
+                    }
+                }
+            }
         }
-        return (result, detected)
+        if let e = pendingError { pendingError = nil; throw e }
+        try check(status)
+        tracking = r.count > 0
+        func points(_ v: [Float]) -> [Point] { (0..<k).map { Point(x: v[2 * $0], y: v[2 * $0 + 1]) } }
+        let out: Face? = r.count == 0 ? nil : Face(
+            points: points(pts), rawPoints: points(raw), scores: scores,
+            box: FaceBox(x: face.box.0, y: face.box.1, width: face.box.2, height: face.box.3),
+            rollDegrees: face.rotation_deg, score: face.score, detectionIndex: Int(face.detection_index),
+            passes: Int(face.passes))
+        return FrameOutput(face: out, detectorRan: r.detector_ran != 0, lost: r.lost != 0)
     }
 
-    /// Drops the tracked face: the next frame runs the detector.
+    /// Forgets the tracked face and the smoother (timestamps start over).
     public func reset() throws {
-        region = nil
-        try landmarker.resetSmoothing()
+        try check(fk_landmarker_reset(handle))
+        tracking = false
     }
 }
 
@@ -196,10 +217,12 @@ public final class FpsMeter {
 }
 
 /// Monotonic lap timer.
-struct Stopwatch {
+public struct Stopwatch {
     private var start = DispatchTime.now().uptimeNanoseconds
 
-    mutating func lap() -> Double {
+    public init() {}
+
+    public mutating func lap() -> Double {
         let now = DispatchTime.now().uptimeNanoseconds
         defer { start = now }
         return Double(now - start) / 1e9

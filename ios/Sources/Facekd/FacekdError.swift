@@ -7,6 +7,8 @@ public enum FacekdStatus: Int, Sendable, CustomStringConvertible {
     case nonFinite = 2
     case outOfMemory = 3
     case `internal` = 4
+    /// A callback (the model) failed.
+    case callback = 5
 
     /// The C name of the status, e.g. "FK_ERR_INVALID_ARGUMENT".
     public var description: String { String(cString: fk_status_name(fk_status(rawValue: UInt32(rawValue)))) }

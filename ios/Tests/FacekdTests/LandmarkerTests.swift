@@ -2,167 +2,121 @@ import Foundation
 import XCTest
 @testable import Facekd
 
-/// The whole pipeline (crop -> model -> decode -> heatmap-to-image -> smoothing -> next box) with a
-/// synthetic model that renders the true landmarks as Gaussians.
+/// The Swift shell over fk_landmarker: the golden tracking sequence (tests/golden/sequence.txt)
+/// must give the recorded tracks to 1e-4 px, plus thin API checks.
 final class LandmarkerTests: XCTestCase {
-    let width = 160, height = 120
+    /// Replays the recorded outputs, one crop per predict call.
+    final class Replay: HeatmapModel {
+        let card: ModelCard
+        let outputs: [Float]
+        let callsN: [Int]
+        var face = 0, call = 0, inCall = 0
 
-    /// A face-like K-point layout: eye corners 0 and 1, the rest spread below, rotated by `roll`.
-    func face(center: Point, size: Float, roll: Float, k: Int) -> [Point] {
-        var pts = [Point(x: -0.35, y: -0.2), Point(x: 0.35, y: -0.2)]
-        for i in 2..<k {
-            let t = Float(i - 2) / Float(max(k - 3, 1))
-            pts.append(Point(x: -0.3 + 0.6 * t, y: 0.1 + 0.3 * sin(Float.pi * t)))
+        init(_ c: GoldenCase, _ card: ModelCard) throws {
+            self.card = card
+            outputs = try c.floats("outputs")
+            callsN = try c.ints("calls_n")
         }
-        let r = roll * Float.pi / 180
-        return pts.map { p in
-            Point(x: center.x + size * (p.x * cos(r) - p.y * sin(r)), y: center.y + size * (p.x * sin(r) + p.y * cos(r)))
-        }
-    }
 
-    func withFrame<R>(_ body: (PixelImage) throws -> R) throws -> R {
-        // An NV12 frame as an iPhone camera delivers it, with padded strides.
-        let lumaStride = width + 16, chromaStride = width + 32
-        let luma = [UInt8](repeating: 90, count: lumaStride * height)
-        let chroma = [UInt8](repeating: 128, count: chromaStride * (height / 2))
-        return try luma.withUnsafeBytes { y in
-            try chroma.withUnsafeBytes { uv in
-                try body(try PixelImage(luma: y, lumaStride: lumaStride, chroma: uv, chromaStride: chromaStride,
-                                        width: width, height: height, format: .nv12))
-            }
+        func predict(input: UnsafeBufferPointer<Float>, size: Int) throws -> Heatmaps {
+            precondition(size == card.inputSize && input.count == 3 * size * size)
+            let per = card.outputLength
+            let values = Array(outputs[(face * per)..<((face + 1) * per)])
+            face += 1
+            inCall += 1
+            if inCall == callsN[call] { call += 1; inCall = 0 }
+            return Heatmaps(values: values, keypoints: card.numKeypoints, height: card.heatmapSize,
+                            width: card.heatmapSize)
         }
     }
 
-    func testLandmarkerRecoversLandmarksThroughRotatedCrop() throws {
-        for decode in ["dark", "argmax"] {
-            let card = try ModelCard(json: cardJSON(keypoints: 6, inputSize: 64, heatmapSize: 32, decode: decode))
-            let truth = face(center: Point(x: 83.3, y: 57.9), size: 60, roll: 12, k: 6)
-            let model = SyntheticModel(card: card, truth: truth)
-            let landmarker = try FaceLandmarker(card: card, model: model, smoothing: nil)
-            let region = TrackingBox(box: FaceBox(x: 50, y: 30, width: 64, height: 60), rollDegrees: 10)
-            model.cropToImage = try Kernels.boxToAffine(region.box, scale: card.cropScale,
-                                                        rotationDegrees: region.rollDegrees, outSize: card.inputSize)
-            let result = try withFrame { try landmarker.landmarks(in: $0, region: region) }
-            XCTAssertEqual(result.cropToImage, model.cropToImage)
-            // One heatmap pixel is side/32 = 2.5 image px: DARK is sub-pixel, argmax within a quarter+half pixel.
-            let pixel = max(region.box.width, region.box.height) * card.cropScale / 32
-            XCTAssertLessThan(maxDistance(result.points, truth), decode == "dark" ? 0.1 * pixel : 0.75 * pixel, decode)
-            XCTAssertGreaterThan(result.meanScore, 0.9)
-            XCTAssertEqual(result.next.rollDegrees, 12, accuracy: 1.5)
-            XCTAssertGreaterThan(result.timings.model, 0)
+    final class Constant: HeatmapModel {
+        let k: Int, h: Int
+        var error: Error?
+        init(k: Int, h: Int) { self.k = k; self.h = h }
+        func predict(input: UnsafeBufferPointer<Float>, size: Int) throws -> Heatmaps {
+            if let e = error { throw e }
+            return Heatmaps(values: [Float](repeating: 1, count: k * h * h), keypoints: k, height: h, width: h)
         }
     }
 
-    func testTrackingBoxIsUprightBoxOfRotatedFace() throws {
-        let upright = face(center: Point(x: 70, y: 60), size: 50, roll: 0, k: 9)
-        let tilted = face(center: Point(x: 70, y: 60), size: 50, roll: 30, k: 9)
-        let a = try TrackingBox.from(landmarks: upright, eyeCorners: (0, 1))
-        let b = try TrackingBox.from(landmarks: tilted, eyeCorners: (0, 1))
-        XCTAssertEqual(a.rollDegrees, 0, accuracy: 1e-3)
-        XCTAssertEqual(b.rollDegrees, 30, accuracy: 1e-3)
-        // Same face size whatever the roll; the centre rotates with the face about (70, 60).
-        XCTAssertEqual(b.box.width, a.box.width, accuracy: 1e-3)
-        XCTAssertEqual(b.box.height, a.box.height, accuracy: 1e-3)
-        let expectedCenter = Affine.rotation(degrees: 30, about: Point(x: 70, y: 60)).apply(a.box.center)
-        XCTAssertEqual(b.box.center.x, expectedCenter.x, accuracy: 1e-3)
-        XCTAssertEqual(b.box.center.y, expectedCenter.y, accuracy: 1e-3)
+    private func near(_ got: [Float], _ want: [Float], _ offset: Int, _ what: String, _ frame: Int) {
+        for i in got.indices {
+            XCTAssertEqual(got[i], want[offset + i], accuracy: 1e-4, "frame \(frame) \(what)[\(i)]")
+        }
     }
 
-    func testTrackerDetectsOnceThenTracksAndRedetectsWhenLost() throws {
-        let card = try ModelCard(json: cardJSON(keypoints: 8, inputSize: 64, heatmapSize: 32))
-        let model = SyntheticModel(card: card, truth: [])
-        let landmarker = try FaceLandmarker(card: card, model: model, smoothing: nil)
-        let tracker = LandmarkTracker(landmarker: landmarker, minScore: 0.5)
-        var detections = 0
-        let detectBox = FaceBox(x: 45, y: 25, width: 70, height: 70)
-
-        for frame in 0..<6 {
-            let t = Double(frame) / 30
-            model.truth = face(center: Point(x: 80 + Float(frame), y: 60), size: 55, roll: Float(frame) * 2, k: 8)
-            model.amplitude = frame == 3 ? 0.1 : 1  // frame 3: the face "disappears"
-            let region = tracker.region ?? TrackingBox(box: detectBox)
-            model.cropToImage = try Kernels.boxToAffine(region.box, scale: card.cropScale,
-                                                        rotationDegrees: region.rollDegrees, outSize: card.inputSize)
-            let out = try withFrame { img in
-                try tracker.process(img, timestamp: t) {
-                    detections += 1
-                    return detectBox
+    func testGoldenSequenceGivesTheRecordedTracks() throws {
+        let c = try XCTUnwrap(GoldenFile.read(GoldenFile.directory.appendingPathComponent("sequence.txt")).first)
+        let card = try ModelCard(contentsOf: GoldenFile.directory.appendingPathComponent("sequence_card.json"))
+        let model = try Replay(c, card)
+        let t = try c.floats("transform")
+        var o = LandmarkerOptions()
+        o.detectorTransform = BoxTransform(dx: t[0], dy: t[1], sw: t[2], sh: t[3])
+        o.recropDegrees = try c.float("recrop_degrees")
+        o.maxRecrops = try c.int("max_recrops")
+        o.lossThreshold = try c.float("loss_threshold")
+        o.minFace = try c.float("min_face")
+        o.smoothing = try c.int("smooth") != 0
+            ? SmootherParams(minCutoff: c.float("min_cutoff"), beta: c.float("beta"), dCutoff: c.float("d_cutoff")) : nil
+        let lm = try FaceLandmarker(card: card, model: model, options: o)
+        let data = try c.field("data").bytes
+        let w = try c.int("width"), h = try c.int("height"), stride = try c.int("stride")
+        let boxes = try c.floats("det_boxes"), scores = try c.floats("det_scores"), kps = try c.floats("det_kps")
+        let kpn = try c.ints("det_kpn"), counts = try c.ints("det_count"), ts = try c.field("timestamps").values
+        let k = card.numKeypoints
+        var j = 0
+        for f in ts.indices {
+            var dets: [Detection]? = nil
+            if counts[f] >= 0 {
+                dets = (0..<counts[f]).map { _ in
+                    defer { j += 1 }
+                    return Detection(box: FaceBox(x: boxes[4 * j], y: boxes[4 * j + 1], width: boxes[4 * j + 2],
+                                                  height: boxes[4 * j + 3]), score: scores[j],
+                                     keypoints: (0..<kpn[j]).map { Point(x: kps[10 * j + 2 * $0], y: kps[10 * j + 2 * $0 + 1]) })
                 }
             }
-            let result = try XCTUnwrap(out)
-            XCTAssertEqual(out?.detected, frame == 0 || frame == 4, "frame \(frame)")
-            if frame == 3 {
-                XCTAssertNil(tracker.region, "low scores drop the track")
-            } else {
-                XCTAssertNotNil(tracker.region)
-                // DARK decoding: a small fraction of a heatmap pixel (~2.2 image px here).
-                XCTAssertLessThan(maxDistance(result.result.points, model.truth), 0.25, "frame \(frame)")
+            let r = try data.withUnsafeBytes { raw -> FrameOutput in
+                let image = try PixelImage(packed: raw, width: w, height: h, stride: stride, format: .rgb8)
+                return try lm.process(image, detections: dets, timestamp: ts[f])
             }
+            XCTAssertEqual(r.face == nil ? 0 : 1, try c.ints("count")[f], "frame \(f)")
+            XCTAssertEqual(r.detectorRan, try c.ints("detector_ran")[f] != 0, "frame \(f)")
+            XCTAssertEqual(r.lost, try c.ints("lost")[f] != 0, "frame \(f)")
+            guard let face = r.face else { continue }
+            near(face.points.flatMap { [$0.x, $0.y] }, try c.floats("landmarks"), 2 * k * f, "landmarks", f)
+            near(face.rawPoints.flatMap { [$0.x, $0.y] }, try c.floats("raw_landmarks"), 2 * k * f, "raw", f)
+            near([face.box.x, face.box.y, face.box.width, face.box.height], try c.floats("box"), 4 * f, "box", f)
+            near([face.rollDegrees], try c.floats("rotation_deg"), f, "rotation_deg", f)
+            XCTAssertEqual(face.detectionIndex, try c.ints("detection_index")[f])
+            XCTAssertEqual(face.passes, try c.ints("passes")[f])
         }
-        XCTAssertEqual(detections, 2)
-        XCTAssertEqual(tracker.fps.fps, 30, accuracy: 0.01)
-        try tracker.reset()
-        XCTAssertNil(try withFrame { img in try tracker.process(img, timestamp: 1.0) { nil } }, "no face")
-        XCTAssertEqual(model.calls, 6, "no model run without a face")
+        XCTAssertEqual(model.call, model.callsN.count, "every recorded model call was made")
     }
 
-    func testLandmarkerChecksModelOutputAgainstCard() throws {
+    func testModelErrorsReachTheCallerAndTimestampsMustIncrease() throws {
         let card = try ModelCard(json: cardJSON(keypoints: 5, inputSize: 64, heatmapSize: 16))
-        let model = SyntheticModel(card: card, truth: face(center: Point(x: 80, y: 60), size: 50, roll: 0, k: 4))
-        let landmarker = try FaceLandmarker(card: card, model: model)
-        try withFrame { img in
-            assertFacekdError(.invalidArgument, "returned 4 heatmaps, the card says 5") {
-                try landmarker.landmarks(in: img, region: TrackingBox(box: FaceBox(x: 50, y: 30, width: 60, height: 60)))
+        let model = Constant(k: 5, h: 16)
+        let lm = try FaceLandmarker(card: card, model: model)
+        let pixels = [UInt8](repeating: 0, count: 100 * 80 * 3)
+        let det = [Detection(box: FaceBox(x: 20, y: 10, width: 50, height: 50))]
+        try pixels.withUnsafeBytes { raw in
+            let image = try PixelImage(packed: raw, width: 100, height: 80, stride: 300, format: .rgb8)
+            XCTAssertNil(try lm.process(image, detections: nil, timestamp: 0).face)
+            XCTAssertNotNil(try lm.process(image, detections: det, timestamp: 0.1).face)
+            XCTAssertTrue(lm.tracking)
+            assertFacekdError(.invalidArgument, "increasing") { try lm.process(image, detections: nil, timestamp: 0.1) }
+            try lm.reset()
+            XCTAssertFalse(lm.tracking)
+            model.error = FacekdError(.internal, "runtime down")
+            assertFacekdError(.internal, "runtime down") { try lm.process(image, detections: det, timestamp: 0.2) }
+        }
+        let wrong = try FaceLandmarker(card: card, model: Constant(k: 5, h: 8))
+        try pixels.withUnsafeBytes { raw in
+            let image = try PixelImage(packed: raw, width: 100, height: 80, stride: 300, format: .rgb8)
+            assertFacekdError(.invalidArgument, "the card says 5 of 16x16") {
+                try wrong.process(image, detections: det, timestamp: 0)
             }
         }
-        let coords = try ModelCard(json: cardJSON(extra: ["output_type": "coords"]))
-        assertFacekdError(.invalidArgument, "needs a heatmap model") { try FaceLandmarker(card: coords, model: model) }
-    }
-
-    func testSmoothingReducesJitterOfStillFace() throws {
-        let card = try ModelCard(json: cardJSON(keypoints: 6, inputSize: 64, heatmapSize: 32))
-        let still = face(center: Point(x: 80, y: 60), size: 50, roll: 0, k: 6)
-        let model = SyntheticModel(card: card, truth: still)
-        let region = TrackingBox(box: FaceBox(x: 55, y: 35, width: 50, height: 50))
-        model.cropToImage = try Kernels.boxToAffine(region.box, scale: card.cropScale, outSize: card.inputSize)
-        var generator = SplitMix64(seed: 7)
-        func jitterError(_ smoothing: SmootherParams?) throws -> Float {
-            let landmarker = try FaceLandmarker(card: card, model: model, smoothing: smoothing)
-            var total: Float = 0
-            for frame in 0..<60 {
-                model.truth = still.map { Point(x: $0.x + generator.uniform(-1, 1), y: $0.y + generator.uniform(-1, 1)) }
-                let r = try withFrame { try landmarker.landmarks(in: $0, region: region, timestamp: Double(frame) / 30) }
-                if frame >= 20 { total += zip(r.points, still).map { hypotf($0.x - $1.x, $0.y - $1.y) }.reduce(0, +) }
-            }
-            return total
-        }
-        let raw = try jitterError(nil)
-        let smoothed = try jitterError(SmootherParams(minCutoff: 0.5, beta: 0, dCutoff: 1))
-        XCTAssertLessThan(smoothed, 0.6 * raw, "One-Euro at rest must cut the jitter")
-    }
-
-    func testFpsMeter() {
-        let m = FpsMeter(smoothing: 0.5)
-        XCTAssertEqual(m.fps, 0)
-        m.tick(0); m.tick(0.1)
-        XCTAssertEqual(m.fps, 10, accuracy: 1e-9)
-        m.tick(0.15)  // interval 0.05 -> average 0.075
-        XCTAssertEqual(m.fps, 1 / 0.075, accuracy: 1e-9)
-    }
-}
-
-/// Deterministic test noise.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
-        lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
     }
 }

@@ -12,7 +12,7 @@ import numpy as np
 
 from facekd.errors import FacekdError
 
-__all__ = ["HeatmapCodec", "CodecError", "DECODE_MODES"]
+__all__ = ["HeatmapCodec", "CoordCodec", "CodecError", "DECODE_MODES", "codec_from_dict"]
 
 DECODE_MODES = ("dark", "argmax", "softargmax")
 
@@ -113,6 +113,10 @@ class HeatmapCodec:
         heatmaps[~inside] = 0.0
         return heatmaps, weights
 
+    def flip_output(self, output: np.ndarray, flip_perm) -> np.ndarray:
+        """The output of a mirrored crop [N, K, h, w] mapped back onto the plain crop's points."""
+        return _to_numpy(output)[:, list(flip_perm), :, ::-1]
+
     # -- decode ------------------------------------------------------------------------------
     def decode(self, heatmaps, crop_to_image: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -147,6 +151,79 @@ class HeatmapCodec:
                                               (self.input_size, self.input_size),
                                               np.ascontiguousarray(aff[i]))
         return out, np.asarray(scores, dtype=np.float32)
+
+
+class CoordCodec:
+    """Coordinate regression with :class:`HeatmapCodec`'s interface: the model outputs
+    crop-normalised coordinates ``[N, K, 2]``, ``(u + 0.5) / S`` per axis (u in crop pixels of the
+    kernels' convention), scores are 1."""
+
+    def __init__(self, input_size: int):
+        if int(input_size) != input_size or input_size < 1:
+            raise CodecError(f"input_size must be a positive integer, got {input_size!r}")
+        self.input_size = int(input_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "coords", "input_size": self.input_size}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "CoordCodec":
+        if not isinstance(d, Mapping) or d.get("type") != "coords" or "input_size" not in d:
+            raise CodecError(f"codec: expected {{'type': 'coords', 'input_size': S}}, got {d!r}")
+        return cls(d["input_size"])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CoordCodec) and self.input_size == other.input_size
+
+    def __repr__(self) -> str:
+        return f"CoordCodec(input_size={self.input_size})"
+
+    def encode(self, points_crop: np.ndarray, visible: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Targets for points [K, 2] in crop pixels: normalised coordinates float32 [K, 2] and
+        weights float32 [K] (0 for invisible or non-finite points)."""
+        pts = np.asarray(points_crop, dtype=np.float32)
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise CodecError(f"encode: points must be [K, 2], got shape {pts.shape}")
+        finite = np.isfinite(pts).all(axis=1)
+        weights = finite.astype(np.float32)
+        if visible is not None:
+            weights *= np.asarray(visible, dtype=bool)
+        return np.where(finite[:, None], (pts + 0.5) / self.input_size, 0.0).astype(np.float32), weights
+
+    def flip_output(self, output: np.ndarray, flip_perm) -> np.ndarray:
+        """The output of a mirrored crop mapped back: re-indexed, x -> 1 - x."""
+        out = _to_numpy(output)[:, list(flip_perm)].copy()
+        out[..., 0] = 1.0 - out[..., 0]
+        return out
+
+    def decode(self, output, crop_to_image: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinates [N, K, 2] -> (points [N, K, 2], scores [N, K] of ones); image coordinates
+        when ``crop_to_image`` ([N, 2, 3] or [2, 3]) is given, crop pixels otherwise."""
+        from facekd import kernels
+
+        out = _to_numpy(output)
+        if out.ndim != 3 or out.shape[-1] != 2:
+            raise CodecError(f"decode: the model returned shape {list(out.shape)}; expected coordinates [N, K, 2]")
+        uv = (out.astype(np.float32) * self.input_size - 0.5).astype(np.float32)
+        scores = np.ones(out.shape[:2], np.float32)
+        if crop_to_image is None:
+            return uv, scores
+        aff = np.asarray(crop_to_image, dtype=np.float32)
+        if aff.shape == (2, 3):
+            aff = np.broadcast_to(aff, (len(uv), 2, 3))
+        if aff.shape != (len(uv), 2, 3):
+            raise CodecError(f"decode: crop_to_image must be [N, 2, 3] with N={len(uv)}, got {aff.shape}")
+        pts = np.stack([kernels.points_transform(np.ascontiguousarray(uv[i]), np.ascontiguousarray(aff[i]))
+                        for i in range(len(uv))]) if len(uv) else uv
+        return pts.astype(np.float32), scores
+
+
+def codec_from_dict(d: Mapping[str, Any]) -> "HeatmapCodec | CoordCodec":
+    """The codec a card describes (``type`` "heatmap", the default, or "coords")."""
+    if isinstance(d, Mapping) and d.get("type") == "coords":
+        return CoordCodec.from_dict(d)
+    return HeatmapCodec.from_dict(d)
 
 
 def _to_numpy(x) -> np.ndarray:

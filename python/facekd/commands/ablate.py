@@ -1,15 +1,19 @@
-"""`facekd ablate`: the distillation ablation — the same student, seeds and schedule, one term added per row.
+"""`facekd ablate`: the distillation ablation — the same student, data, seeds and schedule, one term per row.
 
 Rows (each a ``distill:`` override of the base config; the first is plain training):
 
-    gt            GT only (no teachers)
-    kd_t1         + KD from T1 (HRNet-W32)
-    kd_t1t2       + KD from T1 + T2, uniform teacher average
-    weighted      + weighted multi-teacher KD (per sample and landmark)
-    cwd           weighted + channel-wise distillation from T1
-    adversarial   weighted + adversarial KD (L_A1 + L_A2)
-    full          weighted + CWD + adversarial (the full objective)
+    gt            GT only (no teachers; unlabelled sources are dropped — set data.epoch_size so every row
+                  takes the same number of steps)
+    pseudo        GT + the teachers' consensus as hard pseudo-labels on the unlabelled faces (no KD; needs
+                  distill.targets) — the baseline that shows what the soft targets add
+    kd            + weighted multi-teacher heatmap KD (per sample and landmark)
+    kd_uniform    + multi-teacher heatmap KD, uniform teacher average
+    cwd           weighted KD + channel-wise distillation from distill.cd_teacher
+    adversarial   weighted KD + adversarial KD (one L_A per distill.akd_teachers)
+    full          the config's distill: section as written (the full objective)
 
+Teachers are named in the config (``distill.teachers``) or with ``--teacher NAME=PATH``; with a targets cache
+(``--targets`` or distill.targets, from `facekd teach`) no teacher runs during the ablation.
 Writes ``ablation.md`` (NME / FR / AUC on val and test, mean ± std over the seeds, training time),
 ``ablation.json`` (every run) and ``ablation.png`` into ``--out``. Runs go to ``--runs/<row>/seed<N>``;
 rerunning the command reuses finished runs and resumes interrupted ones.
@@ -35,26 +39,30 @@ class Row:
     distill: dict[str, Any] | None = field(default=None)  # None: plain training (no teachers)
 
 
-_OFF = {"lambda_cd": 0.0, "lambda_akd": 0.0}
+_OFF = {"lambda_cd": 0.0, "lambda_akd": 0.0, "lambda_pl": 0.0}
 ROWS: tuple[Row, ...] = (
     Row("gt", "GT only"),
-    Row("kd_t1", "+ KD from T1", {"kd_teachers": ["t1"], "teacher_weighting": "uniform", **_OFF}),
-    Row("kd_t1t2", "+ KD from T1+T2 (uniform)", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "uniform", **_OFF}),
-    Row("weighted", "+ weighted multi-teacher", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "weighted", **_OFF}),
-    Row("cwd", "weighted + CWD", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "weighted", "lambda_akd": 0.0}),
-    Row("adversarial", "weighted + adversarial", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "weighted",
-                                                  "lambda_cd": 0.0}),
-    Row("full", "full objective", {"kd_teachers": ["t1", "t2"], "teacher_weighting": "weighted"}),
+    Row("pseudo", "GT + pseudo-labels (no KD)", {"alpha": 0.0, "lambda_pl": 1.0, "lambda_cd": 0.0, "lambda_akd": 0.0}),
+    Row("kd", "+ weighted heatmap KD", {"teacher_weighting": "weighted", **_OFF}),
+    Row("kd_uniform", "+ heatmap KD (uniform)", {"teacher_weighting": "uniform", **_OFF}),
+    Row("cwd", "weighted KD + CWD", {"teacher_weighting": "weighted", "lambda_akd": 0.0, "lambda_pl": 0.0}),
+    Row("adversarial", "weighted KD + adversarial", {"teacher_weighting": "weighted", "lambda_cd": 0.0,
+                                                     "lambda_pl": 0.0}),
+    Row("full", "full objective", {}),
 )
+DEFAULT_ROWS = ("gt", "pseudo", "kd", "cwd", "adversarial", "full")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from facekd.commands.distill import add_teacher_arguments
+
     p.add_argument("--config", "-c", required=True, help="distillation YAML (its distill: section is the 'full' row)")
-    p.add_argument("--teacher1", help="T1 model (default: the config's distill.teacher1)")
-    p.add_argument("--teacher2", help="T2 model (default: the config's distill.teacher2)")
+    add_teacher_arguments(p)
+    p.add_argument("--targets", help="teacher targets cache from `facekd teach` (default: distill.targets)")
     p.add_argument("--seeds", type=csv_list(int), default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--rows", default=",".join(r.name for r in ROWS),
-                   help="comma-separated subset of: " + ", ".join(r.name for r in ROWS))
+    p.add_argument("--rows", default=",".join(DEFAULT_ROWS),
+                   help="comma-separated subset of: " + ", ".join(r.name for r in ROWS)
+                        + f" (default {','.join(DEFAULT_ROWS)})")
     p.add_argument("--test", default=None, help="test data (default: the 'test' folder beside data.val)")
     p.add_argument("--runs", type=Path, default=Path("runs/ablate"), help="training runs folder")
     p.add_argument("--out", type=Path, default=Path("runs/ablate/report"), help="report folder")
@@ -72,8 +80,9 @@ def select_rows(text: str) -> list[Row]:
     return [by_name[n] for n in names]
 
 
-def row_config(base, row: Row, seed: int, teacher1: str | None, teacher2: str | None):
+def row_config(base, row: Row, seed: int, teachers: dict[str, str] | None = None, targets: str | None = None):
     """The TrainConfig of one ablation run."""
+    from facekd.config import as_sources
     from facekd.distill import DistillConfig
 
     cfg = copy.deepcopy(base)
@@ -81,21 +90,27 @@ def row_config(base, row: Row, seed: int, teacher1: str | None, teacher2: str | 
     cfg.name = f"{base.name or 'ablate'}-{row.name}-seed{seed}"
     if row.distill is None:
         cfg.distill = None
+        srcs = as_sources(cfg.data.train)
+        if any(not s.labelled for s in srcs):  # ground truth cannot use faces without landmarks
+            cfg.data.train = [s for s in srcs if s.labelled]
+            if not cfg.data.train:
+                raise FacekdError("the gt row has no labelled training source left")
         return cfg
     d = copy.deepcopy(base.distill) if base.distill is not None else DistillConfig()
     for k, v in row.distill.items():
         setattr(d, k, copy.deepcopy(v))
-    d.teacher1 = teacher1 or d.teacher1
-    d.teacher2 = teacher2 or d.teacher2
-    errs = d.validate()
+    d.teachers = {**d.teachers, **(teachers or {})}
+    if targets:
+        d.targets = targets
+    errs = d.run_errors()
     if errs:
-        raise FacekdError("; ".join(errs))
+        raise FacekdError(f"row {row.name}: " + "; ".join(errs))
     cfg.distill = d
     return cfg
 
 
 def run(args: argparse.Namespace) -> int:
-    from facekd.commands.distill import build_task
+    from facekd.commands.distill import build_task, cli_teachers
     from facekd.config import load_config
     from facekd.data import load_dataset
     from facekd.engine import experiments as ex
@@ -107,20 +122,35 @@ def run(args: argparse.Namespace) -> int:
         raise FacekdError("--seeds: give at least one seed")
     test_spec = args.test or ex.default_test_data(base.data.val)
     test = load_dataset(test_spec, base.data.scheme) if test_spec else None
-    cfgs = [(row, seed, row_config(base, row, seed, args.teacher1, args.teacher2)) for row in rows for seed in args.seeds]
-    for _, _, cfg in cfgs:  # fail before hours of training, not after
-        if cfg.distill is not None:
-            for name in cfg.distill.needed_teachers():
-                path = cfg.distill.teacher1 if name == "t1" else cfg.distill.teacher2
-                if not path or not Path(path).exists():
-                    raise FacekdError(f"row needs teacher {name}: pass --teacher{name[1]} (got {path!r})")
+    teachers = cli_teachers(args)
+    cfgs = [(row, seed, row_config(base, row, seed, teachers, args.targets)) for row in rows for seed in args.seeds]
+    for row, _, cfg in cfgs:  # fail before hours of training, not after
+        d = cfg.distill
+        if d is None:
+            continue
+        if not d.teachers and not d.targets:
+            raise FacekdError(f"row {row.name} needs teachers: pass --teacher NAME=PATH (or --targets DIR from "
+                              "`facekd teach`), or set distill.teachers")
+        if d.targets:
+            from facekd.distill.targets import TeacherTargets
+
+            held = TeacherTargets.load(d.targets).teacher_names
+            missing = [n for n in d.needed_teachers() if n not in held]
+            if missing:
+                raise FacekdError(f"row {row.name} needs teacher(s) {missing}; the targets cache {d.targets} holds "
+                                  f"{held}")
+            continue
+        for name in d.needed_teachers():
+            path = d.teachers.get(name)
+            if not path or not Path(path).exists():
+                raise FacekdError(f"row {row.name} needs teacher {name}: pass --teacher {name}=PATH (got {path!r})")
 
     records: list[ex.RunRecord] = []
     t0 = time.perf_counter()
     for i, (row, seed, cfg) in enumerate(cfgs):
         print(f"[{i + 1}/{len(cfgs)}] {row.label}, seed {seed}", flush=True)
         out = args.runs / row.name / f"seed{seed}"
-        task = (lambda c: build_task(c)) if cfg.distill is not None else None
+        task = build_task if cfg.distill is not None else None
         summary = ex.run_or_reuse(cfg, out, task)
         records.append(ex.RunRecord(row.name, seed, str(out), ex.best_val_metrics(summary),
                                     ex.score_model(out / "best", test) if test is not None else None,
@@ -132,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_report(out: Path, rows: list[Row], records, base, test_spec: str | None) -> dict[str, Path]:
+    from facekd.config import as_sources
     from facekd.engine import experiments as ex
 
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +183,14 @@ def write_report(out: Path, rows: list[Row], records, base, test_spec: str | Non
     text = (f"# Distillation ablation\n\nStudent `{base.model.name}`, {base.data.input_size} px, "
             f"{s.epochs} epoch(s){f' (max {base.runtime.max_steps} steps)' if base.runtime.max_steps else ''}"
             f"{f' on the first {base.data.max_samples} training faces' if base.data.max_samples else ''}, "
-            f"batch {base.data.batch_size}; val = `{base.data.val}` (model selection), test = `{test_spec}`. "
+            f"batch {base.data.batch_size}"
+            f"{f', {base.data.epoch_size} faces per epoch' if base.data.epoch_size else ''}; train = "
+            + ", ".join(f"`{src.label}`" + ("" if src.labelled else " (unlabelled)") + f" (weight {src.weight:g})"
+                        for src in as_sources(base.data.train))
+            + f"; val = " + ", ".join(f"`{src.label}`" for src in as_sources(base.data.val))
+            + f" (model selection: mean NME), test = `{test_spec}`; teachers: "
+            + (", ".join(f"{k} = `{v}`" for k, v in (base.distill.teachers if base.distill else {}).items()) or "-")
+            + (f"; targets cache `{base.distill.targets}`" if base.distill and base.distill.targets else "") + ". "
             f"Mean ± sample std over seeds; NME is inter-ocular, in %.\n\n" + ex.markdown_table(header, table))
     md = out / "ablation.md"
     md.write_text(text, encoding="utf-8")

@@ -8,15 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facekd.commands.outputs import (IMAGE_SUFFIXES, add_overwrite_argument, check_folder, check_outputs,
+                                     save_image, save_text)
 from facekd.errors import FacekdError, NoFaceFoundError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image file(s)")
     p.add_argument("-o", "--output", type=Path, default=None,
-                   help="annotated image (one input) or folder (several inputs, or an existing folder): "
-                        "<name>.landmarks.png and <name>.landmarks.json per image")
-    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+                   help="annotated image (one input) or folder (needed for several inputs): "
+                        "<name>.landmarks.png per image")
+    p.add_argument("--json", action="store_true",
+                   help="print the results as JSON on stdout; with -o also write a .json beside each image")
+    add_overwrite_argument(p)
     add_model_arguments(p)
     p.add_argument("--box", default=None, metavar="X,Y,W,H",
                    help="face box instead of the detector (tight landmark-box convention unless "
@@ -85,19 +89,29 @@ def annotate(image, faces, scheme, *, radius: float | None = None):
 
 
 def _outputs(out: Path | None, images: list[Path]) -> list[Path | None]:
+    """The annotated image of each input: ``-o`` names the file for one input, a folder for
+    several (``<name>.landmarks.png`` per image)."""
     if out is None:
         return [None] * len(images)
-    as_dir = len(images) > 1 or out.is_dir() or str(out).endswith(("/", "\\")) or out.suffix == ""
+    as_dir = out.is_dir() or str(out).endswith(("/", "\\")) or (out.suffix == "" and not out.exists())
+    if len(images) > 1 and not as_dir:
+        what = "is a file" if out.exists() else "is an image file name"
+        raise FacekdError(f"-o {out}: {len(images)} images need a folder for -o, and {out} {what}")
     if as_dir:
-        if out.exists() and not out.is_dir():
-            raise FacekdError(f"-o {out}: several images need a folder, and {out} is a file")
+        check_folder(out, "-o")
         names = [p.stem for p in images]
         dup = {n for n in names if names.count(n) > 1}
         stems = [f"{p.stem}-{i}" if p.stem in dup else p.stem for i, p in enumerate(images)]
         return [out / f"{s}.landmarks.png" for s in stems]
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"):
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise FacekdError(f"-o {out}: unknown image extension (use .png or .jpg, or a folder)")
     return [out]
+
+
+def _report(rec: dict[str, Any], faces, out: Path | None) -> str:
+    return (f"{rec['image']}: {len(faces)} face(s)"
+            + "".join(f"; box [{', '.join(f'{v:.1f}' for v in f.box)}] score {f.score:.3f}" for f in faces)
+            + (f" -> {out}" if out is not None else ""))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,33 +122,56 @@ def run(args: argparse.Namespace) -> int:
         raise FacekdError(f"--max-faces must be >= 1, got {args.max_faces}")
     images = [Path(p) for p in args.images]
     outs = _outputs(args.output, images)
-    for p in images:  # fail fast on missing files, before loading the model
-        if not p.is_file():
-            raise FacekdError(f"{p}: image file not found" if not p.exists() else f"{p}: not a file")
-    lm = load_landmarker(args)
+    written = [o for o in outs if o is not None]
+    check_outputs(written + ([o.with_suffix(".json") for o in written] if args.json else []),
+                  overwrite=args.overwrite)
+    batch = len(images) > 1
+    failed: list[str] = []  # images of a batch that could not be processed: reported, the batch goes on
     results: list[dict[str, Any]] = []
     missing = []
+    lm = None  # loaded at the first readable image: a missing file is reported without the model
+
+    def skip(path: Path, e: FacekdError) -> None:
+        if not batch:
+            raise e
+        print(f"facekd detect: error: {e}", file=sys.stderr)
+        failed.append(str(path))
+        results.append({"image": str(path), "error": str(e)})
+
     for path, out in zip(images, outs):
-        img = read_image(path)
-        faces = lm.detect(img, None if box is None else [box], box_convention=args.box_convention,
-                          max_faces=args.max_faces)
+        try:
+            if not path.is_file():
+                raise FacekdError(f"{path}: image file not found" if not path.exists() else f"{path}: not a file")
+            img = read_image(path)
+        except FacekdError as e:
+            skip(path, e)
+            continue
+        lm = lm or load_landmarker(args)  # a bad --model stops the run: not a per-image problem
+        try:
+            faces = lm.detect(img, None if box is None else [box], box_convention=args.box_convention,
+                              max_faces=args.max_faces)
+        except FacekdError as e:
+            skip(path, e)
+            continue
         rec = {"image": str(path), "width": int(img.shape[1]), "height": int(img.shape[0]),
                "model": lm.card.model, "scheme": lm.scheme.name, "faces": [f.to_dict() for f in faces]}
         results.append(rec)
         if not faces:
             missing.append(str(path))
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            annotate(img, faces, lm.scheme).save(out)
-            out.with_suffix(".json").write_text(json.dumps(rec, indent=1) + "\n", encoding="utf-8")
+            save_image(annotate(img, faces, lm.scheme), out)
             rec["output"] = str(out)
+            if args.json:
+                save_text(json.dumps(rec, indent=1) + "\n", out.with_suffix(".json"))
         if not args.json:
-            print(f"{path}: {len(faces)} face(s)"
-                  + "".join(f"; box [{', '.join(f'{v:.1f}' for v in f.box)}] score {f.score:.3f}" for f in faces)
-                  + (f" -> {out}" if out is not None else ""))
+            print(_report(rec, faces, out))
     if args.json:
         json.dump(results if len(results) > 1 else results[0], sys.stdout, indent=1)
         sys.stdout.write("\n")
+    if failed:
+        raise FacekdError(f"{len(failed)} of {len(images)} images failed ({', '.join(failed)})"
+                          + (f"; no face found in {len(missing)}" if missing else "")
+                          + f"; {len(images) - len(failed)} processed")
     if missing:
         raise NoFaceFoundError("no face found in " + ", ".join(missing)
                                + " (pass --box X,Y,W,H to give the face box)")

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dataset: a folder of .pts, a WFLW list .txt, a COCO json, a dlib xml or a "
                         "csv, optionally as FORMAT:PATH (pts, wflw, coco, cofw, dlib, csv)")
     p.add_argument("--model", required=True,
-                   help="checkpoint dir, .safetensors or training checkpoint; or "
+                   help="'default' (bundled), model directory, .safetensors or training checkpoint; or "
                         f"{BASELINE_PREFIX}mean-shape (the training mean shape as heatmaps)")
     p.add_argument("--scheme", default=None,
                    help="landmark scheme of the data (built-in name or YAML/JSON file; default: "
@@ -126,6 +126,7 @@ def _load_model(args: argparse.Namespace) -> _Predictor:
     import torch
 
     from facekd.card import ModelCard
+    from facekd.devices import torch_device
     from facekd.models import load_model
 
     module, card = load_model(args.model)
@@ -135,7 +136,7 @@ def _load_model(args: argparse.Namespace) -> _Predictor:
     if codec is not None and args.decode:
         codec = type(codec).from_dict({**codec.to_dict(), "decode": args.decode})
     if isinstance(module, torch.nn.Module):
-        module = module.to(torch.device(args.device)).eval()
+        module = module.to(torch_device(args.device)).eval()
     keys = ("model", "arch", "input_size", "output_type", "codec", "crop_scale", "training_data")
     return _Predictor(module, codec, card.get_scheme(), card.output_type, card.input_size,
                       card.crop_scale, {"model_card": {k: getattr(card, k) for k in keys}})

@@ -22,10 +22,11 @@ def _default_data(split: str) -> Path | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="model directory, .safetensors file or training checkpoint")
+    p.add_argument("--model", required=True, help="'default' (bundled), model directory, .safetensors file or training checkpoint")
     p.add_argument("--to", required=True, choices=("pte", "coreml", "onnx"), help="export format")
     p.add_argument("--int8", action="store_true", help="PT2E int8 quantization (pte only)")
-    p.add_argument("--out", help="output file (or directory); default: <model dir>/<name>[_int8].<ext>")
+    p.add_argument("--out", help="output file (or directory); default: <model dir>/<name>[_int8].<ext> (the current "
+                        "folder for 'default')")
     p.add_argument("--parity-data", action="append",
                    help="dataset for the parity check, repeatable (e.g. ytf68/val and helen_afw/val: the NME "
                         "change is then that of their mean; default: ytf68/val under $FACEKD_DATA, "

@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from facekd.robust.corruptions import CORRUPTIONS
 
     p.add_argument("--model", action="append", required=True,
-                   help="model directory, .safetensors or training checkpoint (repeat for several)")
+                   help="'default' (bundled), model directory, .safetensors or training checkpoint "
+                        "(repeat for several)")
     p.add_argument("--name", action="append", default=None,
                    help="display name of each --model, in order (default: from the path)")
     p.add_argument("--data", required=True, help="evaluation data (any format of `facekd eval --data`)")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
 from facekd.commands.detect import add_model_arguments, annotate, load_landmarker
+from facekd.commands.outputs import add_overwrite_argument, check_outputs, save_text
 from facekd.errors import FacekdError
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -19,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help=f"annotated video ({', '.join(FOURCC)}); default: none")
     p.add_argument("--landmarks", type=Path, default=None, help="write per-frame landmarks as JSON")
+    add_overwrite_argument(p)
     add_model_arguments(p)
     p.add_argument("--loss-threshold", type=float, default=0.3,
                    help="re-detect when the mean landmark score drops below this (default 0.3)")
@@ -42,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
         raise FacekdError(f"-o {args.output}: unsupported video extension (use {', '.join(FOURCC)})")
     if args.max_frames is not None and args.max_frames < 1:
         raise FacekdError(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.output is not None:
+        check_outputs([args.output], overwrite=args.overwrite, flag="-o")
+    if args.landmarks is not None:
+        check_outputs([args.landmarks], overwrite=args.overwrite, flag="--landmarks")
+    if args.output is not None and args.landmarks is not None and args.output.absolute() == args.landmarks.absolute():
+        raise FacekdError(f"-o and --landmarks are the same file: {args.output}")
     cap = cv2.VideoCapture(str(args.input))
     if not cap.isOpened():
         raise FacekdError(f"{args.input}: cannot open the video (unsupported or corrupt file)")
@@ -54,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     tracker = Tracker(lm, loss_threshold=args.loss_threshold, smooth=not args.no_smooth,
                       min_cutoff=args.min_cutoff, beta=args.beta, fps=fps)
     writer = None
+    # written beside the target and renamed at the end: an existing file stays intact until the
+    # new one is complete, and a failed run leaves nothing half-written
+    partial = None if args.output is None else args.output.with_name(f".{args.output.stem}.partial{args.output.suffix}")
+    done = False
     frames_json = []
     busy = 0.0
     n = 0
@@ -69,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
                 if args.output is not None:
                     if writer is None:
                         h, w = frame.shape[:2]
-                        args.output.parent.mkdir(parents=True, exist_ok=True)
+                        partial.parent.mkdir(parents=True, exist_ok=True)
                         fourcc = cv2.VideoWriter_fourcc(*FOURCC[args.output.suffix.lower()])
-                        writer = cv2.VideoWriter(str(args.output), fourcc, fps, (w, h))
+                        writer = cv2.VideoWriter(str(partial), fourcc, fps, (w, h))
                         if not writer.isOpened():
                             raise FacekdError(f"-o {args.output}: cannot open a video writer")
                     rgb = np.ascontiguousarray(frame[..., ::-1])
@@ -82,10 +95,18 @@ def run(args: argparse.Namespace) -> int:
                                         "face": None if face is None else face.to_dict()})
                 n += 1
                 bar.update(1)
+        done = True
     finally:
         cap.release()
         if writer is not None:
             writer.release()
+            if done and n:
+                try:
+                    os.replace(partial, args.output)
+                except OSError as e:
+                    raise FacekdError(f"cannot write {args.output}: {e.strerror or e}") from None
+        if partial is not None and partial.exists():
+            partial.unlink()
     if n == 0:
         raise FacekdError(f"{args.input}: no frame could be decoded")
     st = tracker.stats
@@ -93,10 +114,8 @@ def run(args: argparse.Namespace) -> int:
                "frames_with_face": st.faces, "detector_runs": st.detector_runs, "losses": st.losses,
                "model": lm.card.model}
     if args.landmarks is not None:
-        args.landmarks.parent.mkdir(parents=True, exist_ok=True)
-        args.landmarks.write_text(json.dumps({"video": str(args.input), "scheme": lm.scheme.name,
-                                              "summary": summary, "frames": frames_json}) + "\n",
-                                  encoding="utf-8")
+        save_text(json.dumps({"video": str(args.input), "scheme": lm.scheme.name, "summary": summary,
+                              "frames": frames_json}) + "\n", args.landmarks)
     print(f"{args.input}: {n} frames, face in {st.faces}, detector ran {st.detector_runs}x, "
           f"{st.losses} loss(es); tracking {summary['tracking_fps']:.1f} FPS (landmarks + detection, "
           f"without video I/O); video {fps:.1f} FPS"

@@ -8,11 +8,11 @@ pixel coordinates, pixel centres at integers, NaN = unlabelled), ``visible`` (bo
 from facekd.data.augment import AugmentConfig
 from facekd.data.base import DataError, FaceRecord, LandmarkDataset, SkipBadSamples, load_image
 from facekd.data.crop import CropDataset
-from facekd.data.formats import (COFW, CSVLandmarks, CocoKeypoints, DlibXML, Pts300W, WFLW,
+from facekd.data.formats import (COFW, CSVLandmarks, CocoKeypoints, DlibXML, Pts300W, UnlabelledImages, WFLW,
                                  WFLW_ATTRIBUTES, detect_format, load_dataset, read_pts)
 
 __all__ = [
     "AugmentConfig", "CropDataset", "DataError", "FaceRecord", "LandmarkDataset", "SkipBadSamples",
-    "load_image", "Pts300W", "WFLW", "CocoKeypoints", "COFW", "DlibXML", "CSVLandmarks",
+    "load_image", "Pts300W", "WFLW", "CocoKeypoints", "COFW", "DlibXML", "CSVLandmarks", "UnlabelledImages",
     "WFLW_ATTRIBUTES", "detect_format", "load_dataset", "read_pts",
 ]

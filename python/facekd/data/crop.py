@@ -29,6 +29,14 @@ class CropDataset:
     (unflipped; NaN = unlabelled), ``visible`` bool [K], ``affine`` float32 [2, 3] crop -> image,
     ``flipped`` bool, ``index`` (the base index used) and ``skipped`` (bad samples passed over).
     Without a codec (``input_size`` given instead) there is no ``heatmap`` / ``weight``.
+    ``labelled`` (bool) is False for faces without landmarks (an unlabelled source such as
+    ``images:FOLDER``): their crop box is the item's box, their targets are empty (weight 0).
+
+    ``targets`` (a :class:`facekd.distill.targets.TargetSampler`) adds the cached teacher targets of
+    each face, warped into the sample's (augmented) crop: ``t_heatmap``, ``t_weight``,
+    ``t_points``, ``pl_heatmap``, ``pl_weight`` (see that module). The cache key is the image path
+    and the canonical (un-augmented, un-jittered) crop box; ``with_key`` adds it to each item
+    (``key``, with ``image_wh``), which is how ``facekd teach`` fills the cache.
 
     The crop box is the landmarks' tight box (``box_from="landmarks"``, the HRNet protocol) or
     the item's box (``"item"``: the annotation's box when present). ``crop_scale`` enlarges it;
@@ -42,7 +50,7 @@ class CropDataset:
     def __init__(self, base, codec: HeatmapCodec | None, scheme: LandmarkScheme | str | None = None,
                  augment: AugmentConfig | None = None, seed: int = 0, crop_scale: float = 1.25,
                  box_jitter: float = 0.0, *, box_from: str = "landmarks", strict: bool | None = None,
-                 max_tries: int = 16, input_size: int | None = None):
+                 max_tries: int = 16, input_size: int | None = None, targets=None, with_key: bool = False):
         import torch
 
         if len(base) == 0:
@@ -76,6 +84,10 @@ class CropDataset:
         self.box_from = box_from
         self.strict = (augment is None) if strict is None else bool(strict)
         self.max_tries = int(max_tries)
+        if targets is not None and codec is None:
+            raise FacekdError("CropDataset: teacher targets need a codec (to re-encode them as heatmaps)")
+        self.targets = targets
+        self.with_key = bool(with_key)
         self._perm = list(self.scheme.flip_perm)
         # shared memory, so persistent DataLoader workers see set_epoch()
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
@@ -113,16 +125,19 @@ class CropDataset:
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
+    def canonical_box(self, item: dict[str, Any]) -> np.ndarray:
+        """The un-augmented crop box (x, y, w, h) of an item: the landmarks' tight box (or the
+        item's box with ``box_from="item"``, and always for an unlabelled item)."""
+        if self.box_from == "landmarks" and item.get("meta", {}).get("labelled", True):
+            return box_from_points(item["landmarks"])
+        return np.asarray(item["box"], dtype=np.float32)
+
     def crop_affine(self, item: dict[str, Any], rng: np.random.Generator
                     ) -> tuple[np.ndarray, GeometricParams]:
         """The crop -> image affine for an item (with this sample's augmentation)."""
         from facekd import kernels
 
-        if self.box_from == "landmarks":
-            box = box_from_points(item["landmarks"])
-        else:
-            box = np.asarray(item["box"], dtype=np.float32)
-        box = box.astype(np.float64)
+        box = self.canonical_box(item).astype(np.float64)
         h, w = np.shape(item["image"])[:2]
         if not (box[0] < w - 0.5 and box[1] < h - 0.5 and box[0] + box[2] > -0.5
                 and box[1] + box[3] > -0.5):
@@ -179,7 +194,18 @@ class CropDataset:
         out = {"image": np.ascontiguousarray(crop, dtype=np.float32)}
         if self.codec is not None:
             out["heatmap"], out["weight"] = self.codec.encode(pts_crop, tvis)
+        if self.targets is not None or self.with_key:
+            from facekd.distill.targets import crop_key
+
+            key = crop_key(path, self.canonical_box(item))
+        if self.with_key:
+            h, w = np.shape(item["image"])[:2]
+            out |= {"key": key, "image_wh": np.asarray([w, h], dtype=np.int32)}
+        if self.targets is not None:
+            gt = np.where(tvis[:, None], pts_crop, np.nan).astype(np.float32)
+            out |= self.targets.sample(key, affine, self._perm if g.flip else None, gt, s)
         return out | {
+            "labelled": bool(item.get("meta", {}).get("labelled", True)),
             "landmarks": lm,
             "visible": vis,
             "affine": affine,

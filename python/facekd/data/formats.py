@@ -16,7 +16,7 @@ import numpy as np
 from facekd.data.base import IMAGE_EXTS, DataError, FaceRecord, LandmarkDataset
 from facekd.schemes import LandmarkScheme, as_scheme, scheme_for_count
 
-__all__ = ["Pts300W", "WFLW", "CocoKeypoints", "COFW", "DlibXML", "CSVLandmarks", "read_pts",
+__all__ = ["Pts300W", "WFLW", "CocoKeypoints", "COFW", "DlibXML", "CSVLandmarks", "UnlabelledImages", "read_pts",
            "WFLW_ATTRIBUTES", "detect_format", "split_spec", "load_dataset"]
 
 WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "make-up", "occlusion", "blur")
@@ -471,6 +471,60 @@ class CSVLandmarks(LandmarkDataset):
         super().__init__(resolved, col.records, col.skipped)
 
 
+# The 68-point tight box of a UTKFace "aligned & cropped" 200x200 face as fractions (x, y, w, h) of the image:
+# the median over 40 faces of crop_part1 (every 250th file) of the bundled default model's points, each refined
+# by 3 passes from a central guess (10th-90th percentile: x -0.03..0.11, y 0.13..0.19, w 0.82..0.98,
+# h 0.77..0.89). The box nearly spans the width, so the 1.25x crop reaches past the image (zero padding).
+UTKFACE_FACE_BOX = (0.02, 0.16, 0.91, 0.85)
+
+
+class UnlabelledImages(LandmarkDataset):
+    """A folder of face crops without landmarks (e.g. ``../shared/data/utkface_unlabeled/images``): one face
+    per image, its landmarks all NaN (``visible`` all False, ``meta["labelled"] = False``).
+
+    The face box is ``face_box`` (x, y, w, h as fractions of each image's width / height) in the tight-landmark
+    convention, so :class:`facekd.data.CropDataset` crops it like a labelled face (``crop_scale`` around it;
+    what falls outside the image is padding). The default is measured on UTKFace's tight crops
+    (:data:`UTKFACE_FACE_BOX`); the image size is read from the file header only. Spec: ``images:FOLDER``.
+    """
+
+    source = "images"
+
+    def __init__(self, root: str | Path, scheme: LandmarkScheme | str | None = None, *,
+                 face_box: tuple[float, float, float, float] = UTKFACE_FACE_BOX, on_error: str = "raise"):
+        from PIL import Image
+
+        r = Path(root)
+        if not r.is_dir():
+            raise DataError(r, "image folder not found")
+        if scheme is None:
+            raise DataError(r, "an unlabelled image folder needs the scheme of the data it joins (scheme=)")
+        fb = np.asarray(face_box, dtype=np.float64)
+        if fb.shape != (4,) or not np.isfinite(fb).all() or fb[2] <= 0 or fb[3] <= 0:
+            raise DataError(r, f"face_box must be 4 finite fractions (x, y, w, h) with w, h > 0, got {face_box}")
+        sch = as_scheme(scheme)
+        col = _Collector(on_error)
+        files = sorted(p for p in r.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+        k = sch.num_points
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    w, h = im.size
+            except (OSError, ValueError, SyntaxError) as e:
+                col.bad(DataError(f, f"cannot read image ({type(e).__name__}: {e})"))
+                continue
+            box = (fb * np.array([w, h, w, h])).astype(np.float32)
+            col.records.append(FaceRecord(
+                image_path=str(f), landmarks=np.full((k, 2), np.nan, np.float32), visible=np.zeros(k, bool),
+                box=box, meta={"path": str(f), "source": self.source, "subsets": [], "labelled": False}))
+        if not col.records:
+            raise DataError(r, "no readable image (" + ", ".join(IMAGE_EXTS) + ")"
+                            + (": " + col.skipped[0][1] if col.skipped else ""))
+        super().__init__(sch, col.records, col.skipped)
+
+    labelled = False
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)
@@ -486,7 +540,7 @@ def _is_number(s: str) -> bool:
 _FORMATS = {
     "pts": "pts", "300w": "pts", "300vw": "pts", "menpo": "pts", "ytf68": "pts",
     "wflw": "wflw", "coco": "coco", "json": "coco", "cofw": "cofw", "aflw": "coco",
-    "dlib": "dlib", "xml": "dlib", "csv": "csv",
+    "dlib": "dlib", "xml": "dlib", "csv": "csv", "images": "images",
 }
 
 
@@ -556,11 +610,12 @@ def split_spec(spec: str | Path) -> tuple[str | None, Path]:
 def load_dataset(spec: str | Path, scheme: LandmarkScheme | str | None = None, *,
                  on_error: str = "raise", image_root: str | Path | None = None) -> LandmarkDataset:
     """Open a dataset from a path, auto-detecting the format, or from ``FORMAT:PATH`` with FORMAT in
-    pts/300w/300vw/menpo/ytf68, wflw, coco/json/aflw, cofw, dlib/xml, csv."""
+    pts/300w/300vw/menpo/ytf68, wflw, coco/json/aflw, cofw, dlib/xml, csv, or images (a folder of face
+    crops WITHOUT landmarks, :class:`UnlabelledImages`: only for the distiller's unlabelled sources)."""
     fmt, path = split_spec(spec)
     if fmt is None:
         fmt, path = detect_format(path)
-    elif fmt != "pts" and path.is_dir():
+    elif fmt not in ("pts", "images") and path.is_dir():
         _, path = detect_format(path)
     kw: dict[str, Any] = {"on_error": on_error}
     if fmt == "pts":
@@ -579,4 +634,8 @@ def load_dataset(spec: str | Path, scheme: LandmarkScheme | str | None = None, *
         return DlibXML(path, image_root, scheme, **kw)
     if fmt == "csv":
         return CSVLandmarks(path, image_root, scheme, **kw)
+    if fmt == "images":
+        if image_root is not None:
+            raise DataError(path, "image_root is not used by an image folder")
+        return UnlabelledImages(path, scheme, **kw)
     raise DataError(path, f"unknown format {fmt!r}")  # unreachable: _FORMATS is closed

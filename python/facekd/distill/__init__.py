@@ -1,7 +1,7 @@
 """Multi-teacher distillation: frozen teachers, student, adapters, discriminators -> named loss terms.
 
 :class:`Distiller` is a :class:`facekd.engine.trainer.Task`: the trainer calls :meth:`Distiller.losses` for the
-student step (terms ``kd``, ``cd``, ``a1``, ``a2``, already multiplied by their λ, so the total is their sum) and
+student step (terms ``kd``, ``pl``, ``cd``, ``a_<teacher>``, already multiplied by their λ, so the total is their sum) and
 :meth:`Distiller.extra_step` for the alternating discriminator step. ``DistillConfig`` imports without torch (the
 training config uses it); the torch parts load on first use.
 """

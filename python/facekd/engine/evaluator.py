@@ -183,36 +183,25 @@ def predict_points(predictor: Callable, crops, affines: np.ndarray, *, output_ty
     ``flip_perm`` turns on flip testing: the mirrored crop is predicted too, mirrored back,
     re-indexed with the permutation and averaged with the plain output (heatmaps are averaged
     before decoding)."""
-    from facekd import kernels
+    from facekd.codecs import CodecError, CoordCodec
 
-    out = _as_numpy(_run(predictor, crops))
-    if flip_perm is not None:
-        out_f = _as_numpy(_run(predictor, crops.flip(-1)))
-        perm = list(flip_perm)
+    if codec is None or (output_type == "coords" and not isinstance(codec, CoordCodec)):
         if output_type == "heatmap":
-            out_f = out_f[:, perm, :, ::-1]
-        else:  # crop-normalised coordinates (u + 0.5) / S: mirror is 1 - u
-            out_f = out_f[:, perm].copy()
-            out_f[..., 0] = 1.0 - out_f[..., 0]
-        out = 0.5 * (out + out_f)
-    if output_type == "heatmap":
-        if codec is None:
             raise FacekdError("heatmap outputs need a codec")
-        if out.ndim != 4:
-            raise FacekdError(f"the model returned shape {out.shape}; expected heatmaps [N, K, h, w]")
-        pts, _ = codec.decode(np.ascontiguousarray(out), affines)
-        return pts
-    if output_type == "coords":
-        if out.ndim != 3 or out.shape[-1] != 2:
-            raise FacekdError(f"the model returned shape {out.shape}; expected coordinates [N, K, 2]")
         s = input_size or (codec.input_size if codec else None)
         if s is None:
             raise FacekdError("coordinate outputs need input_size")
-        uv = out * s - 0.5
-        return np.stack([kernels.points_transform(np.ascontiguousarray(uv[i], dtype=np.float32),
-                                                  np.ascontiguousarray(affines[i], dtype=np.float32))
-                         for i in range(len(uv))]).astype(np.float32)
-    raise FacekdError(f"unknown output_type {output_type!r} (heatmap or coords)")
+        codec = CoordCodec(s)
+    out = _as_numpy(_run(predictor, crops))
+    if flip_perm is not None:
+        out = 0.5 * (out + codec.flip_output(_as_numpy(_run(predictor, crops.flip(-1))), flip_perm))
+    if isinstance(codec, HeatmapCodec) and out.ndim != 4:
+        raise FacekdError(f"the model returned shape {out.shape}; expected heatmaps [N, K, h, w]")
+    try:
+        pts, _ = codec.decode(np.ascontiguousarray(out), affines)
+    except CodecError as e:
+        raise FacekdError(str(e)) from None
+    return pts
 
 
 def evaluate(predictor: Callable, dataset, codec: HeatmapCodec | None, scheme: LandmarkScheme | str,

@@ -82,9 +82,17 @@ def score_model(model: str | Path, data, *, batch_size: int = 64) -> dict[str, f
             "faces": int(row["n"])}
 
 
-def default_test_data(val_spec: str | None) -> str | None:
-    """``.../test`` beside a ``.../val`` folder, when it exists."""
+def default_test_data(val_spec) -> str | None:
+    """``.../test`` beside a ``.../val`` folder, when it exists (several val sources: beside the first)."""
     if not val_spec:
+        return None
+    if not isinstance(val_spec, (str, Path)):
+        from facekd.config import as_sources
+
+        for src in as_sources(val_spec):
+            found = default_test_data(src.path)
+            if found:
+                return found
         return None
     p = Path(val_spec)
     sibling = p.parent / "test"

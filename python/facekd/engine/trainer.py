@@ -61,6 +61,14 @@ class Task:
     def losses(self, batch: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    #: True for tasks that can train on unlabelled sources (``labelled: false``); the trainer refuses them otherwise
+    uses_unlabelled: bool = False
+
+    def data_targets(self, codec) -> Any:
+        """Extra per-sample targets for the training crops (a ``CropDataset`` ``targets=`` sampler, e.g. the
+        distiller's teacher targets cache), or None. Called before the datasets are built."""
+        return None
+
     def extra_step(self, batch: dict[str, Tensor]) -> dict[str, float] | None:
         """Runs after each optimizer step (e.g. a discriminator update); returns scalars to log."""
         return None
@@ -352,10 +360,9 @@ class Trainer:
     def _pick_device(name: str) -> torch.device:
         if name == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        dev = torch.device(name)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise FacekdError(f"runtime.device={name} but CUDA is not available")
-        return dev
+        from facekd.devices import torch_device
+
+        return torch_device(name, name="runtime.device")
 
     def log(self, msg: str) -> None:
         if not self.dist.is_main:
@@ -377,7 +384,13 @@ class Trainer:
         self.codec = HeatmapCodec(cfg.data.input_size, cfg.heatmap_size, cfg.codec.sigma, decode=cfg.codec.decode)
 
         train_sources = as_sources(cfg.data.train)
-        bases = [load_dataset(src.path, scheme=self.scheme) for src in train_sources]
+        bases = [load_dataset(src.spec, scheme=self.scheme) for src in train_sources]
+        for i, src in enumerate(train_sources):
+            if not src.labelled and not self.task.uses_unlabelled:
+                raise FacekdError(
+                    f"data.train[{i}] ({src.label!r}) is unlabelled (labelled: false): ground-truth training cannot "
+                    "use faces without landmarks; drop it, or distil with teacher targets (`facekd teach`, then "
+                    "`facekd distill` with distill.targets)")
         if len(bases) == 1:
             base = bases[0]
         else:
@@ -388,10 +401,10 @@ class Trainer:
             base = torch.utils.data.Subset(base, idx)
         augment = AugmentConfig.from_dict(cfg.augment) if cfg.augment is not None else None
         self.train_set = CropDataset(base, self.codec, self.scheme, augment=augment, seed=cfg.seed,
-                                     crop_scale=cfg.data.crop_scale)
+                                     crop_scale=cfg.data.crop_scale, targets=self.task.data_targets(self.codec))
         self.val_sets: dict[str, CropDataset] = {}
         for src in as_sources(cfg.data.val):
-            vbase = load_dataset(src.path, scheme=self.scheme)
+            vbase = load_dataset(src.spec, scheme=self.scheme)
             vidx = _subset_indices(len(vbase), cfg.data.max_val_samples)
             if vidx is not None:
                 vbase = torch.utils.data.Subset(vbase, vidx)

@@ -87,9 +87,12 @@ def read_card(path: str | Path) -> dict[str, Any]:
 
 
 def default_output(model_path: str | Path, card, fmt: str, int8: bool) -> Path:
-    """``<model dir>/<model name>[_int8]<ext>``."""
+    """``<model dir>/<model name>[_int8]<ext>``; the current folder for the bundled ``default``
+    model (never inside the installed package)."""
+    from facekd.models.io import DEFAULT_MODEL
+
     p = Path(model_path)
-    base = p if p.is_dir() else p.parent
+    base = Path(".") if str(model_path) == DEFAULT_MODEL else (p if p.is_dir() else p.parent)
     return base / f"{card.model}{'_int8' if int8 else ''}{FORMATS[fmt]}"
 
 

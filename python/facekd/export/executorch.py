@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import operator
+import os
+import weakref
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,33 +156,106 @@ def lower_to_pte(module: torch.nn.Module, example: torch.Tensor, card_json: str
         return bytes(edge.to_executorch().buffer), report
 
 
-def set_num_threads(n: int) -> None:
-    """Size of the ExecuTorch (XNNPACK) thread pool of this process."""
+# ExecuTorch has ONE thread pool per process (extension/threadpool). Each XNNPACK delegate keeps the
+# raw pthreadpool pointer it was given when its method was loaded (XNNCompiler hands
+# get_pthreadpool() to xnn_create_runtime), and `_unsafe_reset_threadpool` destroys that pool and
+# creates another. A method loaded before a resize therefore runs on freed memory: a segfault, an
+# abort in pthread_mutex_lock, or a wait forever on worker threads that no longer exist. (Asking
+# for the count the pool already has is a no-op, which is why only some counts failed.) So the
+# pool is sized before a program's methods are loaded, and every loaded PteModel is reloaded
+# from its bytes whenever the size changes.
+_LIVE: "weakref.WeakSet[PteModel]" = weakref.WeakSet()
+_sized_by_facekd = False
+
+
+def affinity_threads() -> int:
+    """CPUs this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where the
+    platform has no affinity). ExecuTorch's own default counts the machine's cores, which
+    oversubscribes a process pinned with ``taskset`` or a container's ``--cpuset-cpus``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def num_threads() -> int:
+    """Current size of this process's ExecuTorch (XNNPACK) thread pool."""
     from executorch.extension.pybindings import portable_lib
 
+    return int(portable_lib._threadpool_get_thread_count())
+
+
+def _check_threads(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise FacekdError(f"threads must be a whole number >= 1 or None, got {n!r}")
     if n < 1:
         raise FacekdError(f"threads must be >= 1, got {n}")
-    portable_lib._unsafe_reset_threadpool(int(n))
+    return int(n)
+
+
+def set_num_threads(n: int | None = None) -> int:
+    """Size the process-wide ExecuTorch (XNNPACK) thread pool to ``n`` threads (None: the
+    process's CPU affinity, :func:`affinity_threads`). Loaded :class:`PteModel` objects are
+    reloaded so that none keeps the pool being replaced. Not to be called while another thread
+    runs a `.pte`. Returns the pool size."""
+    from executorch.extension.pybindings import portable_lib
+
+    global _sized_by_facekd
+    n = affinity_threads() if n is None else _check_threads(n)
+    _sized_by_facekd = True
+    if n == num_threads():
+        return n
+    live = list(_LIVE)
+    for model in live:  # release every XNNPACK runtime that holds the current pool
+        model._unload()
+    portable_lib._unsafe_reset_threadpool(n)
+    for model in live:
+        model._load()
+    return n
 
 
 class PteModel:
-    """A `.pte` loaded in the ExecuTorch runtime: callable on [1,3,S,S] float tensors."""
+    """A `.pte` loaded in the ExecuTorch runtime: callable on [1,3,S,S] float tensors.
 
-    def __init__(self, source: str | Path | bytes):
+    ``threads``: size of ExecuTorch's thread pool, which is process-wide (the last size set
+    applies to every loaded model); None keeps the size set earlier in this process, at first
+    the process's CPU affinity."""
+
+    def __init__(self, source: str | Path | bytes, *, threads: int | None = None):
         from executorch.runtime import Runtime
 
         runtime = Runtime.get()
         if not runtime.backend_registry.is_available("XnnpackBackend"):
             raise FacekdError("this ExecuTorch runtime has no XnnpackBackend registered")
-        try:
-            self._program = runtime.load_program(source if isinstance(source, bytes) else str(source))
-        except Exception as e:  # the runtime raises RuntimeError/ValueError with its own text
-            name = "buffer" if isinstance(source, bytes) else str(source)
-            raise FacekdError(f"cannot load ExecuTorch program {name}: {e}") from e
-        self._forward = self._program.load_method("forward")
+        self._name = "buffer" if isinstance(source, (bytes, bytearray)) else str(source)
+        if isinstance(source, (bytes, bytearray)):
+            self._data = bytes(source)
+        else:
+            try:  # kept in memory: a reload after a pool resize must not depend on the file
+                self._data = Path(source).read_bytes()
+            except OSError as e:
+                raise FacekdError(f"cannot load ExecuTorch program {self._name}: {e.strerror or e}") from None
+        if threads is not None or not _sized_by_facekd:
+            set_num_threads(threads)  # before any method of this program exists
+        self._program = self._forward = None
+        self._load()
+        _LIVE.add(self)
         meta = self._forward.metadata
         self.input_shape = tuple(meta.input_tensor_meta(0).sizes())
         self.output_shape = tuple(meta.output_tensor_meta(0).sizes())
+
+    def _load(self) -> None:
+        from executorch.runtime import Runtime
+
+        try:
+            self._program = Runtime.get().load_program(self._data)
+            self._forward = self._program.load_method("forward")
+        except Exception as e:  # the runtime raises RuntimeError/ValueError with its own text
+            self._program = self._forward = None
+            raise FacekdError(f"cannot load ExecuTorch program {self._name}: {e}") from e
+
+    def _unload(self) -> None:
+        self._forward = self._program = None  # the Program caches its methods: drop both
 
     @property
     def method_names(self) -> set[str]:

@@ -8,7 +8,8 @@ resized to the heatmap size) outputs a patch of real/fake scores. Teacher heatma
   hinge:  L_D = mean relu(1 − d_T) + mean relu(1 + d_S)   L_G = −mean d_S
 
 L_D trains D on DETACHED inputs (its own optimiser, an alternating step after every student step); L_G is the
-student's term (L_A1 for teacher T1, L_A2 for T2), weighted by λ_AKD ≪ λ_KD (≈ 0.001–0.01).
+student's term (L_A,t for teacher t: L_A1, L_A2 with two teachers), weighted by λ_AKD ≪ λ_KD (≈ 0.001–0.01).
+The distiller switches the student's term on after a warm-up and ramps λ_AKD up (``DistillConfig.akd_*``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 __all__ = ["HeatmapDiscriminator", "discriminator_loss", "generator_loss"]
 
@@ -25,20 +26,25 @@ GAN_MODES = ("lsgan", "hinge")
 
 
 class HeatmapDiscriminator(nn.Module):
-    """PatchGAN-style critic: SN-conv(4×4, stride 2) + LeakyReLU blocks, then an SN-conv to one score map."""
+    """PatchGAN-style critic: SN-conv(4×4, stride 2) + LeakyReLU blocks, then an SN-conv to one score map.
 
-    def __init__(self, num_keypoints: int, width: int = 64, num_layers: int = 3, image_channels: int = 0):
+    ``spectral_norm=False`` drops the spectral normalisation (Miyato et al. 2018; it bounds D's Lipschitz constant,
+    the main stabiliser of the adversarial term) — for the ablation of the stabilisers only."""
+
+    def __init__(self, num_keypoints: int, width: int = 64, num_layers: int = 3, image_channels: int = 0,
+                 spectral_norm: bool = True):
         super().__init__()
         if num_keypoints < 1 or width < 1 or num_layers < 1 or image_channels < 0:
             raise ValueError("num_keypoints, width, num_layers must be >= 1 and image_channels >= 0")
         self.image_channels = image_channels
+        sn = _sn if spectral_norm else (lambda m: m)
         layers: list[nn.Module] = []
         c_in = num_keypoints + image_channels
         for i in range(num_layers):
             c_out = width * (2 ** i)
-            layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [sn(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, inplace=True)]
             c_in = c_out
-        layers.append(spectral_norm(nn.Conv2d(c_in, 1, 3, padding=1)))
+        layers.append(sn(nn.Conv2d(c_in, 1, 3, padding=1)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, heatmaps: Tensor, image: Tensor | None = None) -> Tensor:

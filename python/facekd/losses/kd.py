@@ -15,6 +15,14 @@ Teacher weights w (Σ_t w[t,n,k] = 1):
         e[t,n,k] = mse(T_t, G)[n,k],   w[t,n,k] = softmax_t(−e[t,n,k] / (τ_w · mean_t e[t,n,k] + ε))
     i.e. a softmax over the teachers' errors made scale-free by the mean error of that point; τ_w → 0 picks the
     best teacher per point, τ_w → ∞ is uniform. Points with v = 0 (missing) carry no teacher term either.
+
+From a teacher targets cache (:func:`cached_kd_loss`, see :mod:`facekd.distill.targets`) the weights come with
+the targets: w[t,n,k] = share · reliability, computed from the teachers' agreement, confidence and whether the
+point lies in the image and the augmented crop — so faces without ground truth (v = 0) still get teacher terms:
+
+    L_T = mean_{n,k} Σ_t w̃[t,n,k] · mse(S, T_t)[n,k],   w̃ = w[t] · r / Σ_{t' used} w[t']   (r = Σ_all t w[t])
+
+(w̃ renormalises the shares over the teachers L_KD uses when the cache holds more.)
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["per_point_mse", "teacher_weights", "heatmap_kd_loss"]
+__all__ = ["per_point_mse", "teacher_weights", "heatmap_kd_loss", "cached_kd_loss"]
 
 
 def per_point_mse(a: Tensor, b: Tensor) -> Tensor:
@@ -70,4 +78,20 @@ def heatmap_kd_loss(student: Tensor, target: Tensor, teachers: Sequence[Tensor] 
         return {"gt": l_gt, "teacher": zero, "kd": l_gt}
     w = teacher_weights(teachers, target, mode=mode, tau=tau) * (v > 0)  # [M, N, K]
     l_t = sum((w[i] * per_point_mse(student, t.detach())).mean() for i, t in enumerate(teachers))
+    return {"gt": l_gt, "teacher": l_t, "kd": (1.0 - alpha) * l_gt + alpha * l_t}
+
+
+def cached_kd_loss(student: Tensor, target: Tensor, target_weight: Tensor, teachers: Sequence[Tensor],
+                   teacher_weights: Sequence[Tensor], reliability: Tensor, alpha: float = 0.5) -> dict[str, Tensor]:
+    """L_KD with cached teacher targets (see the module docstring): ``teachers`` [N, K, H, W] each with its
+    weights [N, K]; ``reliability`` [N, K] is the sum of the weights of every cached teacher."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha: must be in [0, 1], got {alpha}")
+    if len(teachers) != len(teacher_weights) or not teachers:
+        raise ValueError("cached_kd_loss: one weight tensor per teacher, at least one teacher")
+    v = target_weight.float()
+    l_gt = (v * per_point_mse(student, target)).mean()
+    ws = torch.stack([w.float() for w in teacher_weights])  # [M, N, K]
+    ws = ws * (reliability.float() / ws.sum(0).clamp_min(1e-12))[None]
+    l_t = sum((ws[i] * per_point_mse(student, t.detach())).mean() for i, t in enumerate(teachers))
     return {"gt": l_gt, "teacher": l_t, "kd": (1.0 - alpha) * l_gt + alpha * l_t}

@@ -6,7 +6,8 @@ of taps plus the output) and ``feature_info`` (name / channels / stride of each 
 """
 
 from facekd.models.hrnet import HRNet, HRNetConfig
-from facekd.models.io import card_for, check_weights, init_from_file, load_model, save_model
+from facekd.models.io import (DEFAULT_MODEL, card_for, check_weights, default_model_path, init_from_file,
+                              load_model, resolve_model, save_model)
 from facekd.models.mobilenet import MobileNetV2Heatmap, MobileNetV2HeatmapConfig, PFLDConfig, PFLDRegress
 from facekd.models.outputs import coords_to_image, decode_output, image_to_coords
 from facekd.models.registry import (
@@ -28,6 +29,7 @@ __all__ = [
     "HRNet", "HRNetConfig", "MobileNetV2Heatmap", "MobileNetV2HeatmapConfig", "PFLDConfig", "PFLDRegress",
     "MODELS", "TEACHERS", "STUDENTS", "BASELINES", "create_model", "hrnet_slim", "hrnet_lite", "list_models",
     "model_config", "build_model", "build_from_dict", "load_model", "save_model", "card_for",
-    "check_weights", "init_from_file", "decode_output", "coords_to_image", "image_to_coords",
+    "check_weights", "init_from_file", "DEFAULT_MODEL", "default_model_path", "resolve_model",
+    "decode_output", "coords_to_image", "image_to_coords",
     "ModelReport", "model_report", "count_params", "count_flops", "cpu_latency_ms",
 ]

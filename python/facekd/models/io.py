@@ -15,6 +15,36 @@ from facekd.models.registry import build_from_dict
 
 CARD_METADATA_KEY = "facekd.card"  # the card JSON, also embedded in the safetensors header
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+DEFAULT_MODEL = "default"  # the name of the student bundled in facekd/assets/models/default
+
+
+def default_model_path() -> Path | None:
+    """Directory of the bundled default model, or None when this installation has none."""
+    from importlib import resources
+
+    d = resources.files("facekd").joinpath("assets", "models", DEFAULT_MODEL)
+    if not d.joinpath("model.safetensors").is_file():
+        return None
+    return Path(str(d))
+
+
+def resolve_model(model: str | Path) -> Path:
+    """The path behind a model argument, the same for every command and the API: ``"default"``
+    (the bundled student) or a path that exists (model directory, ``.safetensors``, checkpoint,
+    ``.pte``, ``.onnx``). FacekdError naming the value otherwise."""
+    if isinstance(model, str) and model == DEFAULT_MODEL:
+        path = default_model_path()
+        if path is None:
+            raise FacekdError("the default model is not bundled with this facekd installation "
+                              "(facekd/assets/models/default/model.safetensors is missing); pass a model "
+                              "directory, .safetensors, checkpoint, .pte or .onnx (CLI: --model PATH)")
+        return path
+    if not isinstance(model, (str, Path)):
+        raise FacekdError(f"model must be 'default' or a path, got {type(model).__name__}")
+    path = Path(model)
+    if not path.exists():
+        raise FacekdError(f"model not found: {path}")
+    return path
 
 
 def _paths(dir_or_prefix: str | Path) -> tuple[Path, Path]:
@@ -111,8 +141,8 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
 def load_model(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, ModelCard]:
     """Load ``(model in eval mode, card)`` from a model directory, a ``.safetensors`` file (card
     from the sibling ``.json`` or the embedded header) or a training checkpoint (EMA weights unless
-    ``use_ema=False``)."""
-    p = Path(path)
+    ``use_ema=False``); ``"default"`` is the bundled student (:func:`resolve_model`)."""
+    p = resolve_model(path)
     if p.is_dir():
         p = p / "model.safetensors"
     elif p.suffix == ".json":

@@ -19,7 +19,7 @@ _LAZY = {
     "fgsm": "facekd.robust.attacks", "pgd": "facekd.robust.attacks", "linf_attack": "facekd.robust.attacks",
     "RobustnessConfig": "facekd.robust.runner", "ModelUnderTest": "facekd.robust.runner",
     "RobustnessReport": "facekd.robust.runner", "run_robustness": "facekd.robust.runner",
-    "AdversarialTrainingConfig": "facekd.robust.adversarial_training",
+    "AdversarialTrainingConfig": "facekd.robust.config",
     "AdversarialTask": "facekd.robust.adversarial_training",
 }
 

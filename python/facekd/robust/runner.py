@@ -108,11 +108,13 @@ class ModelUnderTest:
         :func:`facekd.models.load_model`)."""
         import torch
 
+        from facekd.devices import torch_device
         from facekd.models import load_model
 
+        dev = torch_device(device)  # before the (slow) load: a bad --device is one line at once
         module, card = load_model(spec)
         # channels-last convolutions run ~1.5-2x faster on CPU
-        module = module.to(torch.device(device), memory_format=torch.channels_last).eval()
+        module = module.to(dev, memory_format=torch.channels_last).eval()
         m = cls.from_card(module, card, name=name or _model_label(spec), source=str(spec))
         m.channels_last = True
         return m

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "facekd/c_api.h"
 
@@ -118,6 +119,73 @@ bool resolve_plane(JNIEnv* env, jobject buffer, jbyteArray array, jint offset, j
   return true;
 }
 
+// The image planes of a crop / landmarker call: resolved and checked against the geometry.
+struct ImageArgs {
+  Plane plane, chroma;
+  bool has_chroma = false;
+};
+
+bool resolve_image(JNIEnv* env, jobject plane_buffer, jbyteArray plane_array, jint plane_offset, jint plane_length,
+                   jint width, jint height, jint stride, jint format, jobject chroma_buffer, jbyteArray chroma_array,
+                   jint chroma_offset, jint chroma_length, jobject chroma_partner, jint chroma_stride, ImageArgs* img) {
+  Plane& plane = img->plane;
+  Plane& chroma = img->chroma;
+  if (!resolve_plane(env, plane_buffer, plane_array, plane_offset, plane_length, "image plane", &plane)) return false;
+  const bool bi_planar = format == FK_PIXEL_NV12 || format == FK_PIXEL_NV21;
+  const bool has_chroma = chroma_buffer != nullptr || chroma_array != nullptr;
+  img->has_chroma = has_chroma;
+  if (has_chroma && !bi_planar) {
+    throw_invalid(env, "a chroma plane is only valid for NV12/NV21");
+    return false;
+  }
+  if (has_chroma &&
+      !resolve_plane(env, chroma_buffer, chroma_array, chroma_offset, chroma_length, "chroma plane", &chroma)) {
+    return false;
+  }
+  if (chroma_partner != nullptr) {
+    if (chroma.direct == nullptr) {
+      throw_invalid(env, "chroma_partner needs a direct chroma ByteBuffer");
+      return false;
+    }
+    auto* partner = static_cast<const uint8_t*>(env->GetDirectBufferAddress(chroma_partner));
+    const jlong partner_capacity = env->GetDirectBufferCapacity(chroma_partner);
+    if (partner == nullptr || partner_capacity < 0) {
+      throw_invalid(env, "chroma_partner is not a direct ByteBuffer");
+      return false;
+    }
+    if (partner != chroma.direct + 1 && partner + 1 != chroma.direct) {
+      throw_invalid(env, "chroma_partner does not interleave with the chroma plane (addresses not 1 byte apart)");
+      return false;
+    }
+    chroma.length = std::max<int64_t>(chroma.length, (partner + partner_capacity) - chroma.direct);
+  }
+
+  // Bytes the kernel may read; only when the C API would accept the geometry (else it reports the error).
+  const int bpp = bytes_per_pixel(format);
+  if (bpp > 0 && width > 0 && height > 0 && stride >= static_cast<int64_t>(width) * bpp) {
+    const int64_t uv_rows = (static_cast<int64_t>(height) + 1) / 2;
+    const int64_t uv_row_bytes = 2 * ((static_cast<int64_t>(width) + 1) / 2);
+    const int64_t uv_stride = chroma_stride == 0 ? stride : chroma_stride;
+    int64_t needed = static_cast<int64_t>(stride) * (height - 1) + static_cast<int64_t>(width) * bpp;
+    if (bi_planar && !has_chroma) needed = static_cast<int64_t>(stride) * height + uv_stride * (uv_rows - 1) + uv_row_bytes;
+    if (plane.length < needed) {
+      throw_invalid(env, "image plane has " + std::to_string(plane.length) + " bytes, " + std::to_string(width) + "x" +
+                             std::to_string(height) + " with stride " + std::to_string(stride) + " needs " +
+                             std::to_string(needed));
+      return false;
+    }
+    if (bi_planar && has_chroma && uv_stride >= uv_row_bytes) {
+      const int64_t uv_needed = uv_stride * (uv_rows - 1) + uv_row_bytes;
+      if (chroma.length < uv_needed) {
+        throw_invalid(env, "chroma plane has " + std::to_string(chroma.length) + " bytes, stride " +
+                               std::to_string(uv_stride) + " needs " + std::to_string(uv_needed));
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 extern "C" {
@@ -207,59 +275,14 @@ FK_JNI(void, crop)(JNIEnv* env, jclass, jobject plane_buffer, jbyteArray plane_a
                    jint chroma_stride, jfloatArray box, jfloat scale, jfloat rotation_deg, jboolean flip,
                    jfloatArray affine, jint out_size, jint channels, jfloatArray mean, jfloatArray stdev,
                    jfloat border_value, jfloatArray out, jint out_offset) {
-  Plane plane, chroma;
-  if (!resolve_plane(env, plane_buffer, plane_array, plane_offset, plane_length, "image plane", &plane)) return;
-  const bool bi_planar = format == FK_PIXEL_NV12 || format == FK_PIXEL_NV21;
-  const bool has_chroma = chroma_buffer != nullptr || chroma_array != nullptr;
-  if (has_chroma && !bi_planar) {
-    throw_invalid(env, "a chroma plane is only valid for NV12/NV21");
+  ImageArgs img;
+  if (!resolve_image(env, plane_buffer, plane_array, plane_offset, plane_length, width, height, stride, format,
+                     chroma_buffer, chroma_array, chroma_offset, chroma_length, chroma_partner, chroma_stride, &img)) {
     return;
   }
-  if (has_chroma &&
-      !resolve_plane(env, chroma_buffer, chroma_array, chroma_offset, chroma_length, "chroma plane", &chroma)) {
-    return;
-  }
-  if (chroma_partner != nullptr) {
-    if (chroma.direct == nullptr) {
-      throw_invalid(env, "chroma_partner needs a direct chroma ByteBuffer");
-      return;
-    }
-    auto* partner = static_cast<const uint8_t*>(env->GetDirectBufferAddress(chroma_partner));
-    const jlong partner_capacity = env->GetDirectBufferCapacity(chroma_partner);
-    if (partner == nullptr || partner_capacity < 0) {
-      throw_invalid(env, "chroma_partner is not a direct ByteBuffer");
-      return;
-    }
-    if (partner != chroma.direct + 1 && partner + 1 != chroma.direct) {
-      throw_invalid(env, "chroma_partner does not interleave with the chroma plane (addresses not 1 byte apart)");
-      return;
-    }
-    chroma.length = std::max<int64_t>(chroma.length, (partner + partner_capacity) - chroma.direct);
-  }
-
-  // Bytes the kernel may read; only when the C API would accept the geometry (else it reports the error).
-  const int bpp = bytes_per_pixel(format);
-  if (bpp > 0 && width > 0 && height > 0 && stride >= static_cast<int64_t>(width) * bpp) {
-    const int64_t uv_rows = (static_cast<int64_t>(height) + 1) / 2;
-    const int64_t uv_row_bytes = 2 * ((static_cast<int64_t>(width) + 1) / 2);
-    const int64_t uv_stride = chroma_stride == 0 ? stride : chroma_stride;
-    int64_t needed = static_cast<int64_t>(stride) * (height - 1) + static_cast<int64_t>(width) * bpp;
-    if (bi_planar && !has_chroma) needed = static_cast<int64_t>(stride) * height + uv_stride * (uv_rows - 1) + uv_row_bytes;
-    if (plane.length < needed) {
-      throw_invalid(env, "image plane has " + std::to_string(plane.length) + " bytes, " + std::to_string(width) + "x" +
-                             std::to_string(height) + " with stride " + std::to_string(stride) + " needs " +
-                             std::to_string(needed));
-      return;
-    }
-    if (bi_planar && has_chroma && uv_stride >= uv_row_bytes) {
-      const int64_t uv_needed = uv_stride * (uv_rows - 1) + uv_row_bytes;
-      if (chroma.length < uv_needed) {
-        throw_invalid(env, "chroma plane has " + std::to_string(chroma.length) + " bytes, stride " +
-                               std::to_string(uv_stride) + " needs " + std::to_string(uv_needed));
-        return;
-      }
-    }
-  }
+  const Plane& plane = img.plane;
+  const Plane& chroma = img.chroma;
+  const bool has_chroma = img.has_chroma;
   if (!require_array(env, mean, 0, 3, "mean") || !require_array(env, stdev, 0, 3, "std") ||
       !require_array(env, affine, 0, 6, "crop_to_image") || (box && !require_array(env, box, 0, 4, "box"))) {
     return;
@@ -410,6 +433,216 @@ FK_JNI(void, smootherReset)(JNIEnv* env, jclass, jlong handle) {
 
 FK_JNI(void, smootherDestroy)(JNIEnv*, jclass, jlong handle) {
   fk_smoother_destroy(reinterpret_cast<fk_smoother*>(static_cast<intptr_t>(handle)));
+}
+
+
+// ---- fk_landmarker ----------------------------------------------------------------------------
+// The network is an org.facekd.ModelCallback (run(crops, n, size, out): Boolean), called back on the
+// thread of landmarkerProcess with that call's JNIEnv. An exception it throws stays pending and
+// reaches the Kotlin caller; the C side just sees a failed callback.
+
+}  // extern "C"
+
+namespace {
+
+struct JniLandmarker {
+  fk_landmarker* handle = nullptr;
+  jobject callback = nullptr;  // global ref
+  jmethodID run = nullptr;
+  JNIEnv* env = nullptr;       // set for the duration of landmarkerProcess
+};
+
+int jni_model(void* user, const float* crops, int n, int size, float* out, size_t count) {
+  auto* l = static_cast<JniLandmarker*>(user);
+  JNIEnv* env = l->env;
+  if (env == nullptr) return 2;
+  const jsize in_len = static_cast<jsize>(static_cast<int64_t>(n) * 3 * size * size);
+  jfloatArray in = env->NewFloatArray(in_len);
+  jfloatArray res = in ? env->NewFloatArray(static_cast<jsize>(count)) : nullptr;
+  if (in == nullptr || res == nullptr) return 3;  // OutOfMemoryError pending
+  env->SetFloatArrayRegion(in, 0, in_len, crops);
+  const jboolean ok = env->CallBooleanMethod(l->callback, l->run, in, static_cast<jint>(n), static_cast<jint>(size), res);
+  int rc = 0;
+  if (env->ExceptionCheck() || !ok) {
+    rc = 1;
+  } else {
+    env->GetFloatArrayRegion(res, 0, static_cast<jsize>(count), out);
+  }
+  env->DeleteLocalRef(in);
+  env->DeleteLocalRef(res);
+  return rc;
+}
+
+JniLandmarker* landmarker_of(JNIEnv* env, jlong handle) {
+  auto* l = reinterpret_cast<JniLandmarker*>(handle);
+  if (l == nullptr) throw_invalid(env, "the landmarker is closed");
+  return l;
+}
+
+void fill_info(JNIEnv* env, const fk_landmarker_info& info, jintArray ints, jfloatArray floats) {
+  const jint i[7] = {info.num_keypoints, info.input_size, static_cast<jint>(info.output_kind), info.heatmap_size,
+                     info.output_floats, info.eye_left, info.eye_right};
+  const jfloat f[7] = {info.crop_scale, info.mean[0], info.mean[1], info.mean[2], info.std[0], info.std[1], info.std[2]};
+  env->SetIntArrayRegion(ints, 0, 7, i);
+  env->SetFloatArrayRegion(floats, 0, 7, f);
+}
+
+}  // namespace
+
+extern "C" {
+
+// ints: [K, S, output_kind, heatmap_size, output_floats, eye_left, eye_right]; floats: [crop_scale, mean x3, std x3]
+FK_JNI(void, cardInfo)(JNIEnv* env, jclass, jstring card, jintArray ints, jfloatArray floats) {
+  if (card == nullptr) return throw_invalid(env, "card must not be null");
+  if (!require_array(env, ints, 0, 7, "ints") || !require_array(env, floats, 0, 7, "floats")) return;
+  const char* text = env->GetStringUTFChars(card, nullptr);
+  if (text == nullptr) return;
+  fk_landmarker_info info;
+  const fk_status st = fk_card_info(text, &info);
+  env->ReleaseStringUTFChars(card, text);
+  if (check(env, st)) fill_info(env, info, ints, floats);
+}
+
+// options: [dx, dy, sw, sh, recrop_degrees, max_recrops, loss_threshold, min_face, smooth, min_cutoff, beta, d_cutoff]
+FK_JNI(jlong, landmarkerCreate)(JNIEnv* env, jclass, jstring card, jint mode, jfloatArray options, jobject callback) {
+  if (card == nullptr || callback == nullptr) {
+    throw_invalid(env, "card and callback must not be null");
+    return 0;
+  }
+  if (!require_array(env, options, 0, 12, "options")) return 0;
+  float v[12];
+  env->GetFloatArrayRegion(options, 0, 12, v);
+  jclass cls = env->GetObjectClass(callback);
+  jmethodID run = env->GetMethodID(cls, "run", "([FII[F)Z");
+  env->DeleteLocalRef(cls);
+  if (run == nullptr) return 0;  // NoSuchMethodError pending
+  auto* l = new JniLandmarker();
+  l->run = run;
+  l->callback = env->NewGlobalRef(callback);
+  fk_landmarker_options o;
+  fk_landmarker_options_default(&o);
+  o.mode = static_cast<fk_landmarker_mode>(mode);
+  o.detector_transform = fk_box_transform{v[0], v[1], v[2], v[3]};
+  o.recrop_degrees = v[4];
+  o.max_recrops = static_cast<int>(v[5]);
+  o.loss_threshold = v[6];
+  o.min_face = v[7];
+  o.smooth = v[8] != 0.0f ? 1 : 0;
+  o.smoother = fk_smoother_params{v[9], v[10], v[11]};
+  o.model = jni_model;
+  o.model_user = l;
+  const char* text = env->GetStringUTFChars(card, nullptr);
+  fk_status st = FK_ERR_OUT_OF_MEMORY;
+  if (text != nullptr) {
+    st = fk_landmarker_create(text, &o, &l->handle);
+    env->ReleaseStringUTFChars(card, text);
+  }
+  if (!check(env, st)) {
+    env->DeleteGlobalRef(l->callback);
+    delete l;
+    return 0;
+  }
+  return reinterpret_cast<jlong>(l);
+}
+
+FK_JNI(void, landmarkerInfo)(JNIEnv* env, jclass, jlong handle, jintArray ints, jfloatArray floats) {
+  JniLandmarker* l = landmarker_of(env, handle);
+  if (l == nullptr || !require_array(env, ints, 0, 7, "ints") || !require_array(env, floats, 0, 7, "floats")) return;
+  fk_landmarker_info info;
+  if (check(env, fk_landmarker_info_get(l->handle, &info))) fill_info(env, info, ints, floats);
+}
+
+FK_JNI(void, landmarkerReset)(JNIEnv* env, jclass, jlong handle) {
+  JniLandmarker* l = landmarker_of(env, handle);
+  if (l != nullptr) check(env, fk_landmarker_reset(l->handle));
+}
+
+FK_JNI(void, landmarkerDestroy)(JNIEnv* env, jclass, jlong handle) {
+  auto* l = reinterpret_cast<JniLandmarker*>(handle);
+  if (l == nullptr) return;
+  fk_landmarker_destroy(l->handle);
+  env->DeleteGlobalRef(l->callback);
+  delete l;
+}
+
+// Detections (det_count < 0: none given): boxes [n*4], scores [n], kpn [n], kps [n*10].
+// face: [x, y, w, h, rotation_deg, score]; ints: [count, detector_ran, lost, detection_index, passes].
+FK_JNI(void, landmarkerProcess)(JNIEnv* env, jclass, jlong handle, jobject plane_buffer, jbyteArray plane_array,
+                                jint plane_offset, jint plane_length, jint width, jint height, jint stride, jint format,
+                                jobject chroma_buffer, jbyteArray chroma_array, jint chroma_offset, jint chroma_length,
+                                jobject chroma_partner, jint chroma_stride, jint det_count, jfloatArray det_boxes,
+                                jfloatArray det_scores, jintArray det_kpn, jfloatArray det_kps, jdouble timestamp,
+                                jfloatArray landmarks, jfloatArray raw, jfloatArray scores, jfloatArray face_out,
+                                jintArray ints_out) {
+  JniLandmarker* l = landmarker_of(env, handle);
+  if (l == nullptr) return;
+  fk_landmarker_info info;
+  if (!check(env, fk_landmarker_info_get(l->handle, &info))) return;
+  const int k = info.num_keypoints;
+  if (!require_array(env, landmarks, 0, 2 * k, "landmarks") || !require_array(env, raw, 0, 2 * k, "raw") ||
+      !require_array(env, scores, 0, k, "scores") || !require_array(env, face_out, 0, 6, "face") ||
+      !require_array(env, ints_out, 0, 5, "ints")) {
+    return;
+  }
+  std::vector<fk_detection> dets;
+  if (det_count > 0) {
+    if (!require_array(env, det_boxes, 0, 4 * static_cast<int64_t>(det_count), "detection boxes") ||
+        !require_array(env, det_scores, 0, det_count, "detection scores") ||
+        !require_array(env, det_kpn, 0, det_count, "detection keypoint counts") ||
+        !require_array(env, det_kps, 0, 10 * static_cast<int64_t>(det_count), "detection keypoints")) {
+      return;
+    }
+    std::vector<float> b(4 * static_cast<size_t>(det_count)), sc(det_count), kp(10 * static_cast<size_t>(det_count));
+    std::vector<jint> kn(det_count);
+    env->GetFloatArrayRegion(det_boxes, 0, 4 * det_count, b.data());
+    env->GetFloatArrayRegion(det_scores, 0, det_count, sc.data());
+    env->GetIntArrayRegion(det_kpn, 0, det_count, kn.data());
+    env->GetFloatArrayRegion(det_kps, 0, 10 * det_count, kp.data());
+    dets.resize(static_cast<size_t>(det_count));
+    for (size_t i = 0; i < dets.size(); ++i) {
+      std::copy(b.begin() + 4 * i, b.begin() + 4 * i + 4, dets[i].box);
+      dets[i].score = sc[i];
+      dets[i].num_keypoints = kn[i];
+      std::copy(kp.begin() + 10 * i, kp.begin() + 10 * i + 10, dets[i].keypoints);
+    }
+  }
+  ImageArgs img;
+  if (!resolve_image(env, plane_buffer, plane_array, plane_offset, plane_length, width, height, stride, format,
+                     chroma_buffer, chroma_array, chroma_offset, chroma_length, chroma_partner, chroma_stride, &img)) {
+    return;
+  }
+  // Not critical sections: the model callback makes JNI calls while the image is in use.
+  jbyte* pa = img.plane.array ? env->GetByteArrayElements(img.plane.array, nullptr) : nullptr;
+  jbyte* ca = img.chroma.array ? env->GetByteArrayElements(img.chroma.array, nullptr) : nullptr;
+  if ((img.plane.array && pa == nullptr) || (img.chroma.array && ca == nullptr)) {
+    if (pa) env->ReleaseByteArrayElements(img.plane.array, pa, JNI_ABORT);
+    return;
+  }
+  fk_image image;
+  image.data = pa ? reinterpret_cast<const uint8_t*>(pa) + img.plane.offset : img.plane.direct;
+  image.width = width;
+  image.height = height;
+  image.stride = stride;
+  image.format = static_cast<fk_pixel_format>(format);
+  image.uv_data = !img.has_chroma ? nullptr : ca ? reinterpret_cast<const uint8_t*>(ca) + img.chroma.offset : img.chroma.direct;
+  image.uv_stride = chroma_stride;
+  std::vector<float> pts(2 * static_cast<size_t>(k)), rp(2 * static_cast<size_t>(k)), sc(static_cast<size_t>(k));
+  fk_face face{};
+  fk_landmarker_result r{1, &face, pts.data(), sc.data(), rp.data(), 0, 0, 0};
+  const fk_detections given{dets.data(), std::max(det_count, 0), nullptr};
+  l->env = env;
+  const fk_status st = fk_landmarker_process(l->handle, &image, det_count < 0 ? nullptr : &given, timestamp, &r);
+  l->env = nullptr;
+  if (pa) env->ReleaseByteArrayElements(img.plane.array, pa, JNI_ABORT);
+  if (ca) env->ReleaseByteArrayElements(img.chroma.array, ca, JNI_ABORT);
+  if (!check(env, st)) return;  // a pending callback exception is kept (throw_facekd defers to it)
+  env->SetFloatArrayRegion(landmarks, 0, 2 * k, pts.data());
+  env->SetFloatArrayRegion(raw, 0, 2 * k, rp.data());
+  env->SetFloatArrayRegion(scores, 0, k, sc.data());
+  const jfloat f[6] = {face.box[0], face.box[1], face.box[2], face.box[3], face.rotation_deg, face.score};
+  env->SetFloatArrayRegion(face_out, 0, 6, f);
+  const jint i[5] = {r.count, r.detector_ran, r.lost, face.detection_index, face.passes};
+  env->SetIntArrayRegion(ints_out, 0, 5, i);
 }
 
 }  // extern "C"

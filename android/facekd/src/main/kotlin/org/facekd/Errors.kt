@@ -6,7 +6,10 @@ enum class Status(val code: Int) {
     INVALID_ARGUMENT(1),
     NON_FINITE(2),
     OUT_OF_MEMORY(3),
-    INTERNAL(4);
+    INTERNAL(4),
+
+    /** A callback (the model) failed. */
+    CALLBACK(5);
 
     /** The C name, e.g. "FK_ERR_INVALID_ARGUMENT". */
     val cName: String get() = NativeBridge.statusName(code)

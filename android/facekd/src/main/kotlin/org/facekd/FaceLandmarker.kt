@@ -11,160 +11,156 @@ fun interface HeatmapModel {
     fun predict(input: FloatArray, size: Int): Heatmaps
 }
 
-/** Wall-clock seconds of each stage of one frame. */
-data class StageTimings(
-    val detect: Double = 0.0,
-    val crop: Double = 0.0,
-    val model: Double = 0.0,
-    val decode: Double = 0.0,
-    val smooth: Double = 0.0,
-) {
-    val total: Double get() = detect + crop + model + decode + smooth
-}
-
-/** Where to crop the next frame: an upright [box] (in the face's own frame) rotated by [rollDegrees]. */
-data class TrackingBox(val box: FaceBox, val rollDegrees: Float = 0f) {
-    companion object {
-        /**
-         * From landmarks: the roll of the eye-corner line, then the tight box of the landmarks rotated
-         * upright about their centre (a tilted face does not inflate the box), mapped back.
-         */
-        fun fromLandmarks(points: FloatArray, eyeCorners: Pair<Int, Int>): TrackingBox {
-            val (box0, roll) = Kernels.boxFromLandmarks(points, eyeCorners)
-            val upright = Affine.rotation(-roll, box0.centerX, box0.centerY)
-            val box1 = Kernels.boxFromLandmarks(Kernels.transform(points, upright)).box
-            val back = upright.inverted()
-            val cx = back.mapX(box1.centerX, box1.centerY)
-            val cy = back.mapY(box1.centerX, box1.centerY)
-            return TrackingBox(FaceBox.fromCenter(cx, cy, box1.width, box1.height), roll)
-        }
-    }
-}
-
-/** Landmarks of one face: interleaved (x, y) image coordinates, per-point peak scores, the crop used, the next region. */
-class LandmarkResult(
-    val points: FloatArray,
-    val scores: FloatArray,
-    val cropToImage: Affine,
-    val next: TrackingBox,
-    val timings: StageTimings,
-) {
-    val meanScore: Float get() = if (scores.isEmpty()) 0f else scores.sum() / scores.size
+/** Called by the C landmarker (through JNI) with n crops; fills [out] with the model outputs. */
+internal fun interface ModelCallback {
+    fun run(crops: FloatArray, n: Int, size: Int, out: FloatArray): Boolean
 }
 
 /**
- * crop (C) -> model -> decode (C) -> heatmap-to-image (C) -> One-Euro smoothing (C), configured by a
- * model card. [smoothing] null disables the filter. [close] releases the smoother. Not thread-safe:
- * one instance per analysis thread.
+ * Detector box -> landmark box: the centre moves by (dx * w, dy * h), the size scales by (sw, sh)
+ * (`BoxTransform` of python/facekd/detectors.py, fitted per detector by `facekd bench detector`).
+ */
+data class BoxTransform(val dx: Float = 0f, val dy: Float = 0f, val sw: Float = 1f, val sh: Float = 1f) {
+    companion object {
+        val IDENTITY = BoxTransform()
+
+        /**
+         * ML Kit face detection: no calibration data exists for it yet (no ML Kit on the training
+         * hosts), so this is an explicit identity. Fit it with `facekd bench detector` on device
+         * exports and store it here when there is.
+         */
+        val ML_KIT = IDENTITY
+    }
+}
+
+/**
+ * One face detection in the detector's convention: [box] (x, y, w, h image pixels), [score] and
+ * optionally [keypoints] (x, y pairs, YuNet order: image-left eye, image-right eye, nose tip, mouth
+ * corners; the two eyes give the first crop's roll).
+ */
+class Detection(val box: FaceBox, val score: Float = 1f, val keypoints: FloatArray? = null)
+
+/** Options of the C landmarker (`fk_landmarker_options`); defaults are the library's. */
+data class LandmarkerOptions(
+    val detectorTransform: BoxTransform = BoxTransform.IDENTITY,
+    val recropDegrees: Float = 5f,
+    val maxRecrops: Int = 2,
+    val lossThreshold: Float = 0.3f,
+    val minFace: Float = 16f,
+    /** null disables the One-Euro filter. */
+    val smoothing: SmootherParams? = SmootherParams.DEFAULT,
+)
+
+/** The face of one frame: [points] (smoothed) and [rawPoints] interleaved (x, y) image pixels. */
+class Face(
+    val points: FloatArray,
+    val rawPoints: FloatArray,
+    val scores: FloatArray,
+    /** Landmark-convention box of the crop, in the face's upright frame. */
+    val box: FaceBox,
+    /** The roll the crop used. */
+    val rollDegrees: Float,
+    val score: Float,
+    /** Index of the detection it came from; -1 when tracked. */
+    val detectionIndex: Int,
+    val passes: Int,
+)
+
+/** One processed frame: the face (or null), whether detections were used, whether the track was lost. */
+class FrameResult(val face: Face?, val detectorRan: Boolean, val lost: Boolean)
+
+/**
+ * One face through a video: a thin shell over the C landmarker (`fk_landmarker`, video mode), which
+ * owns the card parsing, detector-box mapping, roll, crop, decode, roll re-crop, tracking and
+ * smoothing. Pass detections when [tracking] is false (they are ignored while a face is tracked).
+ * Not thread-safe: one instance per analysis thread; [close] releases the native handle.
  */
 class FaceLandmarker(
     val card: ModelCard,
     private val model: HeatmapModel,
-    smoothing: SmootherParams? = SmootherParams.DEFAULT,
+    options: LandmarkerOptions = LandmarkerOptions(),
 ) : AutoCloseable {
-    private val smoother: Smoother?
-    private val input = FloatArray(3 * card.inputSize * card.inputSize)
-    private var lastTimestamp: Double? = null
+    private var handle: Long
+    private val k = card.numKeypoints
+    private val ints = IntArray(5)
+    private val faceOut = FloatArray(6)
+
+    /** A face is tracked: the next frame needs no detections. */
+    var tracking: Boolean = false
+        private set
 
     init {
         requireArg(card.outputType == "heatmap") {
             "FaceLandmarker needs a heatmap model, the card says output_type '${card.outputType}'"
         }
-        smoother = smoothing?.let { Smoother(2 * card.numKeypoints, it) }
+        val t = options.detectorTransform
+        val s = options.smoothing ?: SmootherParams.DEFAULT
+        val o = floatArrayOf(t.dx, t.dy, t.sw, t.sh, options.recropDegrees, options.maxRecrops.toFloat(),
+            options.lossThreshold, options.minFace, if (options.smoothing != null) 1f else 0f,
+            s.minCutoff, s.beta, s.dCutoff)
+        handle = NativeBridge.landmarkerCreate(card.json, 1, o, ModelCallback(::runModel))
     }
 
-    /**
-     * Landmarks of the face in [region]. [timestamp] (seconds) drives the smoother; null skips
-     * smoothing; a timestamp not after the previous one restarts the filter.
-     */
-    fun landmarks(image: PixelImage, region: TrackingBox, timestamp: Double? = null): LandmarkResult {
-        var t0 = System.nanoTime()
-        fun lap(): Double = System.nanoTime().let { now -> ((now - t0) / 1e9).also { t0 = now } }
-
-        val crop = Kernels.cropBox(image, region.box, card.cropScale, region.rollDegrees, false, card.cropParams, input)
-        val cropTime = lap()
-        val hm = model.predict(input, card.inputSize)
-        val modelTime = lap()
-        requireArg(hm.keypoints == card.numKeypoints) {
-            "model returned ${hm.keypoints} heatmaps, the card says ${card.numKeypoints} keypoints"
+    private fun runModel(crops: FloatArray, n: Int, size: Int, out: FloatArray): Boolean {
+        val plane = 3 * size * size
+        val per = card.outputLength
+        val input = FloatArray(plane)
+        for (i in 0 until n) {
+            System.arraycopy(crops, i * plane, input, 0, plane)
+            val hm = model.predict(input, size)
+            requireArg(hm.keypoints == k && hm.width == card.heatmapSize && hm.height == card.heatmapSize) {
+                "model returned ${hm.keypoints} heatmaps of ${hm.width}x${hm.height}, the card says $k of " +
+                    "${card.heatmapSize}x${card.heatmapSize}"
+            }
+            System.arraycopy(hm.values, hm.offset, out, i * per, per)
         }
-        card.codec?.let {
-            requireArg(hm.width == it.heatmapWidth && hm.height == it.heatmapHeight) {
-                "model returned ${hm.width}x${hm.height} heatmaps, the card's codec says ${it.heatmapWidth}x${it.heatmapHeight}"
+        return true
+    }
+
+    /** One frame at [timestamp] seconds (strictly increasing until [reset]); [detections] null: none given. */
+    fun process(image: PixelImage, detections: List<Detection>?, timestamp: Double): FrameResult {
+        requireArg(handle != 0L) { "the landmarker is closed" }
+        val n = detections?.size ?: -1
+        val boxes = FloatArray(4 * maxOf(n, 0))
+        val scores = FloatArray(maxOf(n, 0))
+        val kpn = IntArray(maxOf(n, 0))
+        val kps = FloatArray(10 * maxOf(n, 0))
+        detections?.forEachIndexed { i, d ->
+            d.box.toArray().copyInto(boxes, 4 * i)
+            scores[i] = d.score
+            val kp = d.keypoints
+            if (kp != null) {
+                requireArg(kp.size % 2 == 0 && kp.size <= 10) { "detection keypoints must be up to 5 (x, y) pairs" }
+                kpn[i] = kp.size / 2
+                kp.copyInto(kps, 10 * i)
             }
         }
-        val decoded = Kernels.decodeHeatmaps(hm.values, 1, hm.keypoints, hm.height, hm.width, card.decodeParams, hm.offset)
-        var points = Kernels.heatmapToImage(decoded.points, hm.width, hm.height, card.inputSize, card.inputSize,
-            crop.cropToImage)
-        val decodeTime = lap()
-        if (smoother != null && timestamp != null) {
-            lastTimestamp?.let { if (timestamp <= it) smoother.reset() }
-            points = smoother.apply(points, timestamp)
-            lastTimestamp = timestamp
-        }
-        val smoothTime = lap()
-        val next = TrackingBox.fromLandmarks(points, card.scheme.eyeCorners)
-        return LandmarkResult(points, decoded.scores, crop.cropToImage, next,
-            StageTimings(0.0, cropTime, modelTime, decodeTime, smoothTime))
+        val pts = FloatArray(2 * k)
+        val raw = FloatArray(2 * k)
+        val sc = FloatArray(k)
+        val p = image.plane
+        val c = image.chroma
+        NativeBridge.landmarkerProcess(
+            handle, p.buffer, p.array, p.offset, p.length, image.width, image.height, image.rowStride, image.format.code,
+            c?.buffer, c?.array, c?.offset ?: 0, c?.length ?: 0, image.chromaPartner, image.chromaRowStride,
+            n, boxes, scores, kpn, kps, timestamp, pts, raw, sc, faceOut, ints,
+        )
+        tracking = ints[0] > 0
+        val face = if (ints[0] == 0) null else Face(pts, raw, sc, FaceBox(faceOut[0], faceOut[1], faceOut[2], faceOut[3]),
+            faceOut[4], faceOut[5], ints[3], ints[4])
+        return FrameResult(face, ints[1] != 0, ints[2] != 0)
     }
 
-    /** Forgets the smoother state (the tracked face was lost or changed). */
-    fun resetSmoothing() {
-        smoother?.reset()
-        lastTimestamp = null
+    /** Forgets the tracked face and the smoother (timestamps start over). */
+    fun reset() {
+        requireArg(handle != 0L) { "the landmarker is closed" }
+        NativeBridge.landmarkerReset(handle)
+        tracking = false
     }
 
     override fun close() {
-        smoother?.close()
-    }
-}
-
-/**
- * Detect once, then track: each frame's landmarks give the next frame's crop
- * ([TrackingBox.fromLandmarks]); when the mean heatmap peak drops below [minScore] the face is
- * considered lost and the detector runs again on the next frame.
- */
-class LandmarkTracker(val landmarker: FaceLandmarker, var minScore: Float = 0.2f) {
-    /** The region the next frame will be cropped from; null when no face is tracked. */
-    var region: TrackingBox? = null
-        private set
-    val fps = FpsMeter()
-
-    /** A processed frame; [detected] when the detector supplied the box. */
-    class Frame(val result: LandmarkResult, val detected: Boolean)
-
-    /**
-     * One frame. [detect] runs only when no face is tracked and returns the face box or null; the
-     * first crop of a detected face is rotated by [detectionRollDegrees] (e.g. [Orientation.cropRotation]
-     * of a camera frame in sensor orientation; later crops follow the landmarks' roll).
-     * Returns null when there is no face.
-     */
-    fun process(image: PixelImage, timestamp: Double, detectionRollDegrees: Float = 0f, detect: () -> FaceBox?): Frame? {
-        fps.tick(timestamp)
-        val t0 = System.nanoTime()
-        var detected = false
-        val current = region ?: run {
-            val box = detect() ?: return null
-            detected = true
-            landmarker.resetSmoothing()
-            TrackingBox(box, detectionRollDegrees)
-        }
-        val detectTime = (System.nanoTime() - t0) / 1e9
-        val r = landmarker.landmarks(image, current, timestamp)
-        val result = LandmarkResult(r.points, r.scores, r.cropToImage, r.next, r.timings.copy(detect = detectTime))
-        if (result.meanScore < minScore) {
-            region = null
-            landmarker.resetSmoothing()
-        } else {
-            region = result.next
-        }
-        return Frame(result, detected)
-    }
-
-    /** Drops the tracked face: the next frame runs the detector. */
-    fun reset() {
-        region = null
-        landmarker.resetSmoothing()
+        NativeBridge.landmarkerDestroy(handle)
+        handle = 0L
     }
 }
 

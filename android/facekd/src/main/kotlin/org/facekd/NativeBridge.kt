@@ -50,4 +50,19 @@ internal object NativeBridge {
     @JvmStatic external fun smootherApply(handle: Long, nValues: Int, values: FloatArray, timestamp: Double, out: FloatArray)
     @JvmStatic external fun smootherReset(handle: Long)
     @JvmStatic external fun smootherDestroy(handle: Long)
+
+    @JvmStatic external fun cardInfo(card: String, ints: IntArray, floats: FloatArray)
+    @JvmStatic external fun landmarkerCreate(card: String, mode: Int, options: FloatArray, callback: Any): Long
+    @JvmStatic external fun landmarkerInfo(handle: Long, ints: IntArray, floats: FloatArray)
+    @JvmStatic external fun landmarkerReset(handle: Long)
+    @JvmStatic external fun landmarkerDestroy(handle: Long)
+
+    @JvmStatic external fun landmarkerProcess(
+        handle: Long, plane: ByteBuffer?, planeArray: ByteArray?, planeOffset: Int, planeLength: Int,
+        width: Int, height: Int, stride: Int, format: Int,
+        chroma: ByteBuffer?, chromaArray: ByteArray?, chromaOffset: Int, chromaLength: Int,
+        chromaPartner: ByteBuffer?, chromaStride: Int,
+        detCount: Int, detBoxes: FloatArray, detScores: FloatArray, detKpn: IntArray, detKps: FloatArray,
+        timestamp: Double, landmarks: FloatArray, raw: FloatArray, scores: FloatArray, face: FloatArray, ints: IntArray,
+    )
 }

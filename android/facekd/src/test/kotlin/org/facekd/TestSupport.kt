@@ -3,8 +3,6 @@ package org.facekd
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
-import kotlin.math.exp
-import kotlin.math.hypot
 
 /** Asserts that [body] throws a [FacekdException] with [status] whose detail contains [fragment]. */
 fun assertFacekdError(status: Status, fragment: String, body: () -> Unit) {
@@ -38,46 +36,4 @@ fun cardJson(
     )
     fields.putAll(extra)
     return fields.entries.joinToString(",\n", "{\n", "\n}") { "\"${it.key}\": ${it.value}" }
-}
-
-/** Unnormalised Gaussian of peak [amplitude] centred at (cx, cy) on an h x w map. */
-fun gaussianMap(cx: Float, cy: Float, sigma: Float, height: Int, width: Int, amplitude: Float = 1f) =
-    FloatArray(height * width) {
-        val dx = (it % width) - cx
-        val dy = (it / width) - cy
-        amplitude * exp(-(dx * dx + dy * dy) / (2 * sigma * sigma))
-    }
-
-/**
- * A stand-in network: renders Gaussians at the heatmap positions of known image landmarks, given
- * the crop the landmarker will use ([cropToImage], set by the test before each frame).
- */
-class SyntheticModel(val card: ModelCard, var truth: FloatArray) : HeatmapModel {
-    var cropToImage: Affine = Affine.IDENTITY
-    var amplitude = 1f
-    var calls = 0
-
-    override fun predict(input: FloatArray, size: Int): Heatmaps {
-        calls++
-        check(size == card.inputSize && input.size == 3 * size * size)
-        val codec = card.codec!!
-        val toCrop = cropToImage.inverted()
-        val k = truth.size / 2
-        val values = FloatArray(k * codec.heatmapHeight * codec.heatmapWidth)
-        for (i in 0 until k) {
-            val x = truth[2 * i]
-            val y = truth[2 * i + 1]
-            val cx = (toCrop.mapX(x, y) + 0.5f) * codec.heatmapWidth / size - 0.5f
-            val cy = (toCrop.mapY(x, y) + 0.5f) * codec.heatmapHeight / size - 0.5f
-            gaussianMap(cx, cy, codec.sigma, codec.heatmapHeight, codec.heatmapWidth, amplitude)
-                .copyInto(values, i * codec.heatmapHeight * codec.heatmapWidth)
-        }
-        return Heatmaps(values, k, codec.heatmapHeight, codec.heatmapWidth)
-    }
-}
-
-/** Largest point-to-point distance between two interleaved landmark sets. */
-fun maxDistance(a: FloatArray, b: FloatArray): Float {
-    check(a.size == b.size)
-    return (0 until a.size / 2).maxOf { hypot(a[2 * it] - b[2 * it], a[2 * it + 1] - b[2 * it + 1]) }
 }

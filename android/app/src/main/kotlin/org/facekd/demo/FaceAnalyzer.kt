@@ -10,32 +10,38 @@ import com.google.mlkit.vision.face.FaceDetection
 import com.google.mlkit.vision.face.FaceDetectorOptions
 import org.facekd.FaceBox
 import org.facekd.FacekdException
-import org.facekd.LandmarkTracker
+import org.facekd.Detection
+import org.facekd.FaceLandmarker
+import org.facekd.FpsMeter
 import org.facekd.Orientation
 import org.facekd.PixelImage
-import org.facekd.StageTimings
 import java.nio.ByteBuffer
+import kotlin.math.cos
+import kotlin.math.sin
 
 /** What the UI shows for one frame: landmarks in upright image coordinates, timings, FPS. */
 class FrameResult(
     val uprightPoints: FloatArray,
     val uprightWidth: Int,
     val uprightHeight: Int,
-    val timings: StageTimings,
+    val detectSeconds: Double,
+    val landmarkSeconds: Double,
     val fps: Double,
     val tracking: Boolean,
 )
 
 /**
  * CameraX `YUV_420_888` frames -> facekd, read in place (NV12/NV21 views of the planes, strides
- * honoured, no conversion): ML Kit finds the first face, then each frame is cropped from the
- * previous frame's landmarks. Runs on the analysis executor; [onResult] gets null when no face.
+ * honoured, no conversion): ML Kit finds a face when none is tracked; everything else (box mapping,
+ * roll, crop, tracking, smoothing) is the C landmarker behind [FaceLandmarker]. Runs on the analysis
+ * executor; [onResult] gets null when no face.
  */
 class FaceAnalyzer(
-    private val tracker: LandmarkTracker,
+    private val landmarker: FaceLandmarker,
     private val onResult: (FrameResult?) -> Unit,
     private val onError: (String) -> Unit,
 ) : ImageAnalysis.Analyzer {
+    private val fps = FpsMeter()
     private val detector = FaceDetection.getClient(
         FaceDetectorOptions.Builder().setPerformanceMode(FaceDetectorOptions.PERFORMANCE_MODE_FAST).build()
     )
@@ -47,23 +53,41 @@ class FaceAnalyzer(
             val orientation = Orientation(proxy.imageInfo.rotationDegrees, proxy.width, proxy.height)
             val pixels = pixelImage(proxy)
             val timestamp = proxy.imageInfo.timestamp / 1e9
-            val frame = tracker.process(pixels, timestamp, orientation.cropRotation) {
-                val media = proxy.image ?: return@process null
-                val faces = Tasks.await(detector.process(InputImage.fromMediaImage(media, orientation.rotationDegrees)))
-                val face = faces.maxByOrNull { it.boundingBox.width() } ?: return@process null
-                val r = face.boundingBox // upright pixel edges -> continuous coordinates
-                orientation.boxToBuffer(FaceBox(r.left - 0.5f, r.top - 0.5f, r.width().toFloat(), r.height().toFloat()))
-            }
-            onResult(frame?.let {
-                FrameResult(orientation.toUpright(it.result.points), orientation.uprightWidth, orientation.uprightHeight,
-                    it.result.timings, tracker.fps.fps, tracker.region != null)
+            fps.tick(timestamp)
+            val t0 = System.nanoTime()
+            val detections = if (landmarker.tracking) null else detect(proxy, orientation)
+            val t1 = System.nanoTime()
+            val face = landmarker.process(pixels, detections, timestamp).face
+            val t2 = System.nanoTime()
+            onResult(face?.let {
+                FrameResult(orientation.toUpright(it.points), orientation.uprightWidth, orientation.uprightHeight,
+                    (t1 - t0) / 1e9, (t2 - t1) / 1e9, fps.fps, landmarker.tracking)
             })
         } catch (e: FacekdException) {
-            tracker.reset()
+            landmarker.reset()
             onError(e.message ?: e.detail)
         } finally {
             proxy.close()
         }
+    }
+
+    /**
+     * ML Kit's largest face in buffer coordinates. ML Kit gives no eye keypoints in this mode, so the
+     * buffer's sensor rotation is passed as two synthetic eye keypoints at that roll (the landmarker
+     * takes a detection's roll from its eyes).
+     */
+    @OptIn(ExperimentalGetImage::class)
+    private fun detect(proxy: ImageProxy, orientation: Orientation): List<Detection> {
+        val media = proxy.image ?: return emptyList()
+        val faces = Tasks.await(detector.process(InputImage.fromMediaImage(media, orientation.rotationDegrees)))
+        val face = faces.maxByOrNull { it.boundingBox.width() } ?: return emptyList()
+        val r = face.boundingBox // upright pixel edges -> continuous coordinates
+        val box = orientation.boxToBuffer(FaceBox(r.left - 0.5f, r.top - 0.5f, r.width().toFloat(), r.height().toFloat()))
+        val a = Math.toRadians(orientation.cropRotation.toDouble())
+        val d = box.width / 4
+        val eyes = floatArrayOf(box.centerX - d * cos(a).toFloat(), box.centerY - d * sin(a).toFloat(),
+            box.centerX + d * cos(a).toFloat(), box.centerY + d * sin(a).toFloat())
+        return listOf(Detection(box, 1f, eyes))
     }
 
     /** The frame's planes as a facekd image: in place when semi-planar, else one NV21 copy. */

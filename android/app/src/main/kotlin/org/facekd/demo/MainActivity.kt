@@ -16,14 +16,14 @@ import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
 import org.facekd.FaceLandmarker
-import org.facekd.LandmarkTracker
-import org.facekd.SmootherParams
+import org.facekd.LandmarkerOptions
+import org.facekd.BoxTransform
 import java.io.File
 import java.util.Locale
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
 
-/** Front camera preview + landmark overlay + FPS and per-stage timings. */
+/** Front camera preview + landmark overlay + FPS and timings. */
 class MainActivity : ComponentActivity() {
     private lateinit var preview: PreviewView
     private lateinit var overlay: OverlayView
@@ -75,8 +75,10 @@ class MainActivity : ComponentActivity() {
         }
         assetFile("facekd.json")
         val m = ExecuTorchHeatmapModel(pte).also { model = it }
-        val lm = FaceLandmarker(m.card, m, SmootherParams.DEFAULT).also { landmarker = it }
-        val a = FaceAnalyzer(LandmarkTracker(lm), ::showResult) { msg -> runOnUiThread { stats.text = msg } }
+        // ML Kit boxes go through the same detector-box mapping as every platform (BoxTransform.ML_KIT)
+        val lm = FaceLandmarker(m.card, m, LandmarkerOptions(detectorTransform = BoxTransform.ML_KIT))
+            .also { landmarker = it }
+        val a = FaceAnalyzer(lm, ::showResult) { msg -> runOnUiThread { stats.text = msg } }
         analyzer = a
 
         val providerFuture = ProcessCameraProvider.getInstance(this)
@@ -102,11 +104,9 @@ class MainActivity : ComponentActivity() {
         // PreviewView mirrors the front camera; the analysed frames are not mirrored.
         overlay.show(frame.uprightPoints, frame.uprightWidth, frame.uprightHeight, mirrored = true,
             isTracking = frame.tracking)
-        val t = frame.timings
-        stats.text = String.format(Locale.US,
-            "%.1f FPS  %s\ndetect %.1f  crop %.1f  model %.1f ms\ndecode %.2f  smooth %.2f  total %.1f ms",
-            frame.fps, if (frame.tracking) "tracking" else "detecting", t.detect * 1e3, t.crop * 1e3, t.model * 1e3,
-            t.decode * 1e3, t.smooth * 1e3, t.total * 1e3)
+        stats.text = String.format(Locale.US, "%.1f FPS  %s\ndetect %.1f  landmarks %.1f ms",
+            frame.fps, if (frame.tracking) "tracking" else "detecting", frame.detectSeconds * 1e3,
+            frame.landmarkSeconds * 1e3)
     }
 
     override fun onDestroy() {
