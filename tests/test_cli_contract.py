@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import facekd
+
 from facekd.cli import COMMANDS
 
-ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = str(Path(facekd.__file__).resolve().parents[1])
 NOPE = "/nonexistent-facekd-path"
 
 # (argv, a word the error line must contain)
@@ -54,7 +56,8 @@ def test_every_command_has_a_case():
 @pytest.mark.parametrize("argv, word", CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_bad_arguments_give_one_line_and_a_nonzero_exit(argv, word, tmp_path):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # the facekd this test imported (the source tree or the installed package), not a guess
+    env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     res = subprocess.run([sys.executable, "-m", "facekd", *argv], capture_output=True, text=True,
                          timeout=300, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
     err = res.stderr

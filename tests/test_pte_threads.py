@@ -15,11 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+import facekd
 from PIL import Image
 
 pytest.importorskip("executorch")
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = str(Path(facekd.__file__).resolve().parents[1])
 INPUT = 64
 BOX = "40,40,80,80"
 TIMEOUT = 240  # a fresh interpreter imports torch + executorch: seconds; a hang is forever
@@ -65,7 +68,8 @@ def image(tmp_path_factory):
 
 def _env() -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # the facekd this test imported (the source tree or the installed package), not a guess
+    env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 
 
