@@ -254,8 +254,9 @@ class Landmarker:
     ``model``: ``"default"`` (the bundled student), a model directory / ``.safetensors`` /
     training checkpoint, or an exported ``.pte`` (ExecuTorch) / ``.onnx``. ``device``: torch device
     for torch models. ``threads``: CPU threads (sets torch's process-wide thread count).
-    ``detector``: a :class:`facekd.detectors.FaceDetector`; default: the bundled Haar cascade
-    (created on first use, only when no boxes are given).
+    ``detector``: a :class:`facekd.detectors.FaceDetector`; default: the bundled YuNet-n CNN
+    detector (boxes + 5 keypoints; created on first use, only when no boxes are given). The old
+    Haar cascade stays available as ``facekd.detectors.load_detector("haar_frontalface")``.
     """
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, *, device: str = "cpu", threads: int | None = None,
