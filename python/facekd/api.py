@@ -254,7 +254,7 @@ class Landmarker:
     ``model``: ``"default"`` (the bundled student), a model directory / ``.safetensors`` /
     training checkpoint, or an exported ``.pte`` (ExecuTorch) / ``.onnx``. ``device``: torch device
     for torch models. ``threads``: CPU threads (sets torch's process-wide thread count).
-    ``detector``: a :class:`facekd.detectors.FaceDetector`; default: the bundled YuNet-n CNN
+    ``detector``: a :class:`facekd.detectors.FaceDetector`; default: the bundled YuNet-s CNN
     detector (boxes + 5 keypoints; created on first use, only when no boxes are given). The old
     Haar cascade stays available as ``facekd.detectors.load_detector("haar_frontalface")``.
     """

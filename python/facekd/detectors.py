@@ -7,8 +7,8 @@ crops around the tight box of the landmarks (enlarged by the card's ``crop_scale
 :class:`BoxTransform` maps one convention to the other; every bundled detector carries one,
 calibrated on faces that are not in the detection test set (``assets/detectors/<name>.json``).
 
-Default detector: :data:`DEFAULT_DETECTOR` (YuNet-n, chosen by measurement on afw_photos; see
-docs/results.md, "Face detector"). :func:`load_detector` opens any bundled one by name.
+Default detector: :data:`DEFAULT_DETECTOR` (YuNet-s, chosen by measurement on afw_photos; see
+docs/results/README.md, "Face detector"). :func:`load_detector` opens any bundled one by name.
 
 The cascade evaluator is numpy (OpenCV 5 dropped ``CascadeClassifier`` from its main module) and
 follows OpenCV's ``detectMultiScale``: an image pyramid, windows of the cascade's size, variance
@@ -37,7 +37,7 @@ __all__ = ["FaceDetector", "Detections", "BoxTransform", "HaarCascade", "Cascade
            "group_rectangles", "box_iou", "BUNDLED_DETECTOR", "DEFAULT_DETECTOR"]
 
 BUNDLED_DETECTOR = "haar_frontalface.json"  # the Haar cascade's config, in facekd/assets/detectors
-DEFAULT_DETECTOR = "yunet_n"                # the default detector (assets/detectors/yunet_n.json)
+DEFAULT_DETECTOR = "yunet_s"                # the default detector (assets/detectors/yunet_s.json)
 
 
 @dataclass
@@ -673,7 +673,7 @@ class YuNetDetector:
     (``runner``). Post-processing: rows with ``score >= score_threshold`` (``sqrt(cls * obj)``),
     the ``top_k`` best into greedy NMS at IoU ``nms_threshold``; boxes and keypoints are mapped back
     to the image's pixel-centre coordinates. Defaults come from the bundled JSON of the variant
-    (``assets/detectors/yunet_n.json``: score 0.6, NMS 0.3, max side 640, top_k 750).
+    (``assets/detectors/yunet_s.json``: score 0.85, NMS 0.3, max side 640, top_k 750).
 
     ``rotations``: extra passes on the image turned by these face angles (degrees, 90/180/270,
     counter-clockwise): with ``rotate="fallback"`` they run only when the upright pass finds no
@@ -829,8 +829,8 @@ def bundled_detectors() -> list[str]:
 
 
 def load_detector(name: str = DEFAULT_DETECTOR, **kw):
-    """A bundled detector by name (see :func:`bundled_detectors`): ``yunet_n`` (default),
-    ``yunet_s`` or ``haar_frontalface`` (the old Haar cascade); ``kw`` go to its class."""
+    """A bundled detector by name (see :func:`bundled_detectors`): ``yunet_n``,
+    ``yunet_s`` (default) or ``haar_frontalface`` (the old Haar cascade); ``kw`` go to its class."""
     names = bundled_detectors()
     if name not in names:
         raise FacekdError(f"unknown detector {name!r}; bundled: {', '.join(names)}")
@@ -842,7 +842,7 @@ def load_detector(name: str = DEFAULT_DETECTOR, **kw):
 
 
 def default_detector():
-    """The default detector (:data:`DEFAULT_DETECTOR`, YuNet-n) with its calibrated box
+    """The default detector (:data:`DEFAULT_DETECTOR`, YuNet-s) with its calibrated box
     transform (cached)."""
     return _default_detector()
 
