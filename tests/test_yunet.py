@@ -299,3 +299,27 @@ def test_export_to_executorch_and_parity_with_eager(tmp_path):
     assert len(via_pte) == len(ref) >= 1
     gm, pm = match_boxes(via_pte.boxes, ref.boxes, 0.9)
     assert gm.all() and pm.all()
+
+
+def test_bench_detector_compares_on_photos(tmp_path, capsys):
+    _need_shared()
+    import json
+
+    from facekd.cli import main
+
+    rc = main(["bench", "detector", "--photos", str(AFW), "--detectors", "yunet_s", "--limit", "3",
+               "--score-thresholds", "0.5,0.95", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    res = json.loads((tmp_path / "detectors.json").read_text())["results"]["yunet_s"]
+    assert res["photos"] == 3 and res["faces"] >= 3 and res["params"]["score_threshold"] == 0.85
+    sweep = {r["score_threshold"]: r for r in res["sweep"]}
+    assert sweep[0.5]["found"] >= sweep[0.85]["found"] >= sweep[0.95]["found"]
+    assert sweep[0.85]["found"] == res["found"]
+    assert "| yunet_s |" in (tmp_path / "detectors.md").read_text()
+
+
+def test_bench_detector_bad_photo_folder(tmp_path, capsys):
+    from facekd.cli import main
+
+    rc = main(["bench", "detector", "--photos", str(tmp_path), "--quiet"])
+    assert rc != 0 and "faces.csv" in capsys.readouterr().err

@@ -362,8 +362,11 @@ def _write_config(args, det, cal: dict, rec: dict) -> None:
              "recall": rec, "notes": notes}
         args.write_config.parent.mkdir(parents=True, exist_ok=True)
         args.write_config.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
-    else:
+    elif getattr(det, "kind", None) == "haar":
         write_config(args.write_config, det, cal, rec, cascade_name=det.config["cascade"], notes=notes)
+    else:
+        raise FacekdError(f"--write-config writes Haar and dlib configs; for {args.detector} use "
+                          "--photos DIR --calibrate-on DIR --write-configs")
 
 
 # ------------------------------------------------------------------------------------------------
