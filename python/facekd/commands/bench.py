@@ -336,11 +336,15 @@ def _rotation(args: argparse.Namespace) -> int:
         md.append(f"| {Path(st['data']).parent.name}/{Path(st['data']).name} | +-{st['max_angle']:g} | "
                   f"{st['strategy']} | {st['faces']} | {st['found_iou']:.3f} | {st['missed_iou']} | "
                   f"{st['found_centre']:.3f} | {re_} | {1000 * st['s_per_image_mean']:.1f} |")
-    md += ["", "found by |angle| (IoU >= 0.5):", "", "| set | angles | strategy | " + " | ".join(
-        f"{b} deg" for b in results[0]["by_angle"]) + " |"] if results else []
+    bins = list(dict.fromkeys(b for st in results for b in st["by_angle"]))
+    md += ["", "found by |angle| (IoU >= 0.5; faces in the bin):", "",
+           "| set | angles | strategy | " + " | ".join(f"{b} deg" for b in bins) + " |",
+           "|---|---|---|" + "---|" * len(bins)]
     for st in results:
-        md.append(f"| {Path(st['data']).name} | +-{st['max_angle']:g} | {st['strategy']} | " + " | ".join(
-            f"{v['found_iou']:.3f} ({v['faces']})" for v in st["by_angle"].values()) + " |")
+        cells = [f"{st['by_angle'][b]['found_iou']:.3f} ({st['by_angle'][b]['faces']})" if b in st["by_angle"]
+                 else "-" for b in bins]
+        md.append(f"| {Path(st['data']).parent.name}/{Path(st['data']).name} | +-{st['max_angle']:g} | "
+                  f"{st['strategy']} | " + " | ".join(cells) + " |")
     (args.out / "rotation.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
     return 0
