@@ -84,7 +84,7 @@ def test_cascade_errors(tmp_path):
         HaarCascade.from_xml(lbp)
     with pytest.raises(FacekdError, match="cannot read"):
         HaarCascade.read(tmp_path / "missing.xml")
-    det = default_detector()
+    det = CascadeFaceDetector()
     with pytest.raises(FacekdError, match="uint8"):
         det(np.zeros((50, 50, 3), np.float32))
     with pytest.raises(FacekdError, match="shape"):
@@ -94,7 +94,7 @@ def test_cascade_errors(tmp_path):
 
 
 def test_blank_and_tiny_images_have_no_face():
-    det = default_detector()
+    det = CascadeFaceDetector()
     for img in (np.full((120, 160, 3), 128, np.uint8), np.zeros((10, 10, 3), np.uint8),
                 np.zeros((100, 100), np.uint8)):
         boxes, scores = det(img)
@@ -115,7 +115,7 @@ def test_matches_opencv_cascade_classifier_when_available():
         f.write(gzip.decompress(data))
         f.flush()
         cc = cv2.CascadeClassifier(f.name)
-    det = default_detector()
+    det = CascadeFaceDetector()
     ds = _spread(load_dataset(YTF / "test"), 4)
     for i in range(len(ds)):
         g = cv2.cvtColor(ds[i]["image"], cv2.COLOR_RGB2GRAY)
@@ -124,9 +124,15 @@ def test_matches_opencv_cascade_classifier_when_available():
         assert sorted(map(tuple, ref.tolist())) == sorted(map(tuple, mine.tolist()))
 
 
+def test_default_detector_is_yunet():
+    from facekd.detectors import DEFAULT_DETECTOR, YuNetDetector
+
+    assert isinstance(default_detector(), YuNetDetector) and default_detector().name == DEFAULT_DETECTOR
+
+
 def test_bundled_detector_finds_ytf68_faces():
     _need_shared()
-    det = default_detector()
+    det = CascadeFaceDetector()
     assert det.box_transform is not None, "the bundled detector has no calibrated box transform"
     ds = _spread(load_dataset(YTF / "test"), 8)
     stats = recall(det, ds, progress=False)
@@ -153,7 +159,7 @@ def test_bundled_config_is_calibration_data():
     cal = cfg["calibration"]
     assert cal["matched"] > 0.8 * cal["faces"] and "ytf68" in cal["data"]
     assert cfg["recall"]["faces"] > 0 and 0 < cfg["recall"]["recall_centre"] <= 1
-    det = default_detector()
+    det = CascadeFaceDetector()
     assert det.params() == cfg["params"]
 
 

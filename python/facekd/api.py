@@ -245,9 +245,10 @@ class Landmarker:
     ``model``: ``"default"`` (the bundled student), a model directory / ``.safetensors`` /
     training checkpoint, or an exported ``.pte`` (ExecuTorch) / ``.onnx``. ``device``: torch device
     for torch models. ``threads``: CPU threads (sets torch's process-wide thread count).
-    ``detector``: a :class:`facekd.detectors.FaceDetector`; default: the bundled one (created on
-    first use, only when no boxes are given). ``recrop_degrees`` / ``max_recrops``: after the first
-    pass, a face is cropped again at the roll of its predicted eye corners when that differs from
+    ``detector``: a :class:`facekd.detectors.FaceDetector`; default: the bundled YuNet-s CNN
+    detector (boxes + 5 keypoints, created on first use, only when no boxes are given; the old Haar
+    cascade stays available as ``facekd.detectors.load_detector("haar_frontalface")``).
+    ``recrop_degrees`` / ``max_recrops``: after the first pass, a face is cropped again at the roll of its predicted eye corners when that differs from
     the crop's roll by more than ``recrop_degrees`` (at most ``max_recrops`` times; a negative
     ``recrop_degrees`` turns it off).
 
@@ -423,10 +424,15 @@ def detector_transform(detector) -> tuple[float, float, float, float]:
 
 
 def run_detector(detector, img: np.ndarray):
-    """``detector(img)`` -> (boxes float32 [M, 4], scores float32 [M], keypoints float32 [M, P, 2] or
-    None). Detectors return ``(boxes, scores)`` or ``(boxes, scores, keypoints)`` (keypoints in
+    """Run a detector -> (boxes float32 [M, 4], scores float32 [M], keypoints float32 [M, P, 2] or
+    None). A :class:`facekd.detectors.FaceDetector` gives its keypoints through ``detect()``; any
+    other callable returns ``(boxes, scores)`` or ``(boxes, scores, keypoints)`` (keypoints in
     YuNet order: image-left eye, image-right eye, nose, mouth corners)."""
-    out = detector(img)
+    if callable(getattr(detector, "detect", None)):  # facekd.detectors.FaceDetector: Detections with keypoints
+        d = detector.detect(img)
+        out = (d.boxes, d.scores, d.keypoints if d.keypoints.shape[1] >= 2 else None)
+    else:
+        out = detector(img)
     boxes = np.asarray(out[0], dtype=np.float32).reshape(-1, 4)
     scores = np.asarray(out[1], dtype=np.float32).reshape(-1)
     kps = None

@@ -1,9 +1,14 @@
-"""Face detectors for full images: a small protocol and an offline Haar-cascade detector.
+"""Face detectors for full images: a small protocol, the bundled CNN detector (YuNet, with five
+keypoints) and an offline Haar-cascade detector (kept for comparison, behind an explicit option).
 
 A detector returns face boxes in ITS OWN convention (a Haar box is a square from the forehead
-to below the mouth); facekd models are trained on crops around the tight box of the landmarks
-(enlarged by the card's ``crop_scale``). :class:`BoxTransform` maps one convention to the other;
-the bundled detector carries one calibrated on ytf68/train (``assets/detectors/haar_frontalface.json``).
+to below the mouth, a YuNet box runs from the hairline to the chin); facekd models are trained on
+crops around the tight box of the landmarks (enlarged by the card's ``crop_scale``).
+:class:`BoxTransform` maps one convention to the other; every bundled detector carries one,
+calibrated on faces that are not in the detection test set (``assets/detectors/<name>.json``).
+
+Default detector: :data:`DEFAULT_DETECTOR` (YuNet-s, chosen by measurement on afw_photos; see
+docs/results/README.md, "Face detector"). :func:`load_detector` opens any bundled one by name.
 
 The cascade evaluator is numpy (OpenCV 5 dropped ``CascadeClassifier`` from its main module) and
 follows OpenCV's ``detectMultiScale``: an image pyramid, windows of the cascade's size, variance
@@ -27,21 +32,82 @@ import numpy as np
 
 from facekd.errors import FacekdError
 
-__all__ = ["FaceDetector", "BoxTransform", "HaarCascade", "CascadeFaceDetector", "default_detector",
-           "group_rectangles", "box_iou", "BUNDLED_DETECTOR"]
+__all__ = ["FaceDetector", "Detections", "BoxTransform", "HaarCascade", "CascadeFaceDetector",
+           "YuNetDetector", "default_detector", "load_detector", "bundled_detectors", "nms",
+           "group_rectangles", "box_iou", "BUNDLED_DETECTOR", "DEFAULT_DETECTOR"]
 
-BUNDLED_DETECTOR = "haar_frontalface.json"  # in facekd/assets/detectors
+BUNDLED_DETECTOR = "haar_frontalface.json"  # the Haar cascade's config, in facekd/assets/detectors
+DEFAULT_DETECTOR = "yunet_s"                # the default detector (assets/detectors/yunet_s.json)
+
+
+@dataclass
+class Detections:
+    """What a detector found in one image, largest face first.
+
+    ``boxes`` float32 ``[M, 4]`` (x, y, w, h, image pixels, the detector's own box convention),
+    ``scores`` float32 ``[M]``, ``keypoints`` float32 ``[M, P, 2]`` (``P = 0`` for a detector
+    without keypoints; YuNet: the subject's right eye, left eye, nose tip, right and left mouth
+    corners, i.e. image-left eye first on an upright face), ``rotation`` float32 ``[M]``: the
+    rotation in degrees (counter-clockwise in the image, multiples of 90) of the pass that found
+    the face (0 unless rotated passes are enabled); the box transform is applied in that frame."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+    rotation: np.ndarray
+
+    @classmethod
+    def empty(cls, num_keypoints: int = 0) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                   np.zeros((0, num_keypoints, 2), np.float32), np.zeros(0, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def take(self, idx) -> "Detections":
+        return Detections(self.boxes[idx], self.scores[idx], self.keypoints[idx], self.rotation[idx])
+
+    def roll(self) -> np.ndarray:
+        """Roll in degrees of each face from its eye keypoints (``atan2`` of the subject's left eye
+        minus right eye; 0 = upright, positive = clockwise on screen); NaN without keypoints."""
+        if self.keypoints.shape[1] < 2:
+            return np.full(len(self), np.nan, np.float32)
+        d = self.keypoints[:, 1] - self.keypoints[:, 0]
+        return np.degrees(np.arctan2(d[:, 1], d[:, 0])).astype(np.float32)
+
+    def landmark_boxes(self, transform: "BoxTransform | None") -> np.ndarray:
+        """Boxes mapped to the tight-landmark-box convention (each in its pass's rotated frame)."""
+        if transform is None or len(self) == 0:
+            return self.boxes.copy()
+        return transform.apply(self.boxes, rotation=self.rotation)
 
 
 @runtime_checkable
 class FaceDetector(Protocol):
     """``detector(image)`` with ``image`` uint8 RGB ``[H, W, 3]`` -> ``(boxes float32 [M, 4]
-    (x, y, w, h), scores float32 [M])``. ``box_transform`` (may be None = identity) maps its boxes
-    to the tight-landmark-box convention of facekd models."""
+    (x, y, w, h), scores float32 [M])``, largest face first; ``detector.detect(image)`` -> the
+    same faces as :class:`Detections` (with keypoints, ``num_keypoints`` per face).
+    ``box_transform`` (may be None = identity) maps its boxes to the tight-landmark-box
+    convention of facekd models."""
 
     box_transform: "BoxTransform | None"
+    num_keypoints: int
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def detect(self, image: np.ndarray) -> Detections: ...
+
+
+class BoxOnlyDetector:
+    """Mixin for detectors without keypoints: ``detect`` wraps ``__call__``."""
+
+    num_keypoints = 0
+
+    def detect(self, image: np.ndarray) -> Detections:
+        boxes, scores = self(image)
+        n = len(boxes)
+        return Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
+                          np.zeros((n, 0, 2), np.float32), np.zeros(n, np.float32))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -72,12 +138,31 @@ class BoxTransform:
         if not all(math.isfinite(v) for v in vals) or self.sw <= 0 or self.sh <= 0:
             raise FacekdError(f"invalid box transform {vals}: values must be finite, scales > 0")
 
-    def apply(self, boxes) -> np.ndarray:
-        """Boxes ``[M, 4]`` (or one ``[4]``) -> float32 boxes of the same shape."""
+    def apply(self, boxes, rotation=None) -> np.ndarray:
+        """Boxes ``[M, 4]`` (or one ``[4]``) -> float32 boxes of the same shape.
+
+        ``rotation`` (degrees, multiples of 90, scalar or ``[M]``): the boxes are of faces whose
+        up direction is rotated by that angle counter-clockwise in the image (see
+        :class:`Detections`); the map is applied in the face's frame (offsets turned, width and
+        height swapped at 90 and 270), so the result is the axis-aligned landmark box."""
         b = _boxes(boxes)
-        cx = b[:, 0] + b[:, 2] / 2 + self.dx * b[:, 2]
-        cy = b[:, 1] + b[:, 3] / 2 + self.dy * b[:, 3]
-        w, h = b[:, 2] * self.sw, b[:, 3] * self.sh
+        rot = np.zeros(len(b)) if rotation is None else np.broadcast_to(np.asarray(rotation, np.float64), (len(b),))
+        q = np.round(rot / 90.0)
+        if not np.allclose(q * 90.0, rot):
+            raise FacekdError(f"box transform rotation must be a multiple of 90 degrees, got {rotation}")
+        q = q.astype(np.int64) % 4
+        side = (q % 2) == 1                          # the face's width runs along image y
+        fw = np.where(side, b[:, 3], b[:, 2])        # face-frame width and height
+        fh = np.where(side, b[:, 2], b[:, 3])
+        ox, oy = self.dx * fw, self.dy * fh          # offset in the face frame (x right, y down)
+        # face frame -> image: rotation by q * 90 deg counter-clockwise on screen (y down)
+        c = np.array([1, 0, -1, 0])[q]
+        s = np.array([0, 1, 0, -1])[q]
+        ix, iy = c * ox + s * oy, -s * ox + c * oy
+        cx = b[:, 0] + b[:, 2] / 2 + ix
+        cy = b[:, 1] + b[:, 3] / 2 + iy
+        w_f, h_f = fw * self.sw, fh * self.sh
+        w, h = np.where(side, h_f, w_f), np.where(side, w_f, h_f)
         out = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1).astype(np.float32)
         return out[0] if np.ndim(boxes) == 1 else out
 
@@ -440,7 +525,7 @@ def _bundled_config(name: str = BUNDLED_DETECTOR) -> dict[str, Any]:
     return json.loads(f.read_text(encoding="utf-8"))
 
 
-class CascadeFaceDetector:
+class CascadeFaceDetector(BoxOnlyDetector):
     """Haar-cascade face detector (offline; OpenCV's frontal-face cascade by default).
 
     ``image``: uint8 RGB ``[H, W, 3]`` or gray ``[H, W]``. Returns ``(boxes float32 [M, 4],
@@ -449,6 +534,8 @@ class CascadeFaceDetector:
     scanned downscaled (boxes are returned in the original pixels). ``box_transform``: the
     calibrated map to facekd's landmark-box convention (bundled with the default cascade).
     """
+
+    kind = "haar"
 
     def __init__(self, cascade: HaarCascade | str | Path | None = None, *, scale_factor: float | None = None,
                  min_neighbors: int | None = None, min_size: int | None = None, max_side: int | None = None,
@@ -516,14 +603,253 @@ class CascadeFaceDetector:
         return b[order].astype(np.float32), counts[order].astype(np.float32)
 
 
-def default_detector() -> CascadeFaceDetector:
-    """The bundled Haar detector with its calibrated box transform (cached)."""
+# ------------------------------------------------------------------------------------------------
+# YuNet (CNN, boxes + 5 keypoints)
+# ------------------------------------------------------------------------------------------------
+
+def nms(boxes, scores, iou_threshold: float, top_k: int | None = None) -> np.ndarray:
+    """Greedy non-maximum suppression: indices (int64, highest score first) of the boxes kept
+    when every box overlapping a higher-scored kept one by IoU > ``iou_threshold`` is dropped.
+    ``top_k``: only the ``top_k`` highest-scored boxes enter (None = all)."""
+    b = _boxes(boxes)
+    s = np.asarray(scores, np.float64).reshape(-1)
+    if len(s) != len(b):
+        raise FacekdError(f"nms: {len(b)} boxes but {len(s)} scores")
+    if not 0.0 <= iou_threshold <= 1.0:
+        raise FacekdError(f"nms: iou_threshold must be in [0, 1], got {iou_threshold}")
+    order = np.argsort(-s, kind="stable")
+    if top_k is not None:
+        order = order[:top_k]
+    x0, y0 = b[:, 0], b[:, 1]
+    x1, y1 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    area = np.clip(b[:, 2], 0, None) * np.clip(b[:, 3], 0, None)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.clip(np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]), 0, None)
+        h = np.clip(np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]), 0, None)
+        inter = w * h
+        union = area[i] + area[rest] - inter
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, np.int64)
+
+
+def _rgb_image(image, who: str) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise FacekdError(f"{who}: image must be uint8, got {img.dtype}")
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise FacekdError(f"{who}: image must be [H, W, 3] RGB or [H, W] gray, got shape {list(img.shape)}")
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise FacekdError(f"{who}: empty image of shape {list(img.shape)}")
+    return img
+
+
+def _unrotate_points(p: np.ndarray, k: int, H: int, W: int) -> np.ndarray:
+    """Points ``[..., 2]`` of ``np.rot90(image, k)`` (image ``H x W``) -> points of the image."""
+    x, y = p[..., 0], p[..., 1]
+    if k == 1:
+        return np.stack([W - 1 - y, x], axis=-1)
+    if k == 2:
+        return np.stack([W - 1 - x, H - 1 - y], axis=-1)
+    if k == 3:
+        return np.stack([y, H - 1 - x], axis=-1)
+    return p
+
+
+class YuNetDetector:
+    """YuNet face detector (:class:`facekd.models.yunet.YuNet`, weights bundled as safetensors):
+    boxes, scores and 5 keypoints per face.
+
+    Pre-processing (the resize policy): images whose longer side exceeds ``max_side`` are
+    downscaled (``cv2.INTER_AREA``) so that it equals ``max_side``; smaller images run at their own
+    size (never upscaled); the result is zero-padded on the right and bottom to a multiple of 32
+    (OpenCV ``FaceDetectorYN``'s padding), or into the fixed canvas of an exported ``.pte``
+    (``runner``). Post-processing: rows with ``score >= score_threshold`` (``sqrt(cls * obj)``),
+    the ``top_k`` best into greedy NMS at IoU ``nms_threshold``; boxes and keypoints are mapped back
+    to the image's pixel-centre coordinates. Defaults come from the bundled JSON of the variant
+    (``assets/detectors/yunet_s.json``: score 0.85, NMS 0.3, max side 640, top_k 750).
+
+    ``rotations``: extra passes on the image turned by these face angles (degrees, 90/180/270,
+    counter-clockwise): with ``rotate="fallback"`` they run only when the upright pass finds no
+    face, with ``"always"`` always; detections of all passes are merged by NMS (an upright YuNet
+    finds faces rolled up to about +-45 degrees, see docs/results.md). ``runner``: a callable
+    ``[1, 3, H, W] float tensor -> [1, A, 15]`` (e.g. :class:`facekd.export.executorch.PteModel`
+    of an exported detector) used instead of the eager module.
+    """
+
+    kind = "yunet"
+    num_keypoints = 5
+
+    def __init__(self, name: str = DEFAULT_DETECTOR, *, score_threshold: float | None = None,
+                 nms_threshold: float | None = None, max_side: int | None = None, top_k: int | None = None,
+                 rotations: Sequence[int] = (), rotate: str = "fallback",
+                 box_transform: "BoxTransform | None | str" = "bundled", runner=None,
+                 config: Mapping[str, Any] | None = None):
+        cfg = dict(config) if config is not None else _bundled_config(f"{name}.json")
+        if cfg.get("kind") != self.kind:
+            raise FacekdError(f"detector config {name!r} is not a YuNet config (kind {cfg.get('kind')!r})")
+        p = dict(cfg["params"])
+        self.name = name
+        self.score_threshold = float(p["score_threshold"] if score_threshold is None else score_threshold)
+        self.nms_threshold = float(p["nms_threshold"] if nms_threshold is None else nms_threshold)
+        self.max_side = int(p["max_side"] if max_side is None else max_side)
+        self.top_k = int(p["top_k"] if top_k is None else top_k)
+        if not 0.0 <= self.score_threshold <= 1.0:
+            raise FacekdError(f"score_threshold must be in [0, 1], got {self.score_threshold}")
+        if not 0.0 <= self.nms_threshold <= 1.0:
+            raise FacekdError(f"nms_threshold must be in [0, 1], got {self.nms_threshold}")
+        if self.max_side < 32:
+            raise FacekdError(f"max_side must be >= 32, got {self.max_side}")
+        if self.top_k < 1:
+            raise FacekdError(f"top_k must be >= 1, got {self.top_k}")
+        rots = [int(r) % 360 for r in rotations]
+        if any(r % 90 for r in rots) or 0 in rots:
+            raise FacekdError(f"rotations must be 90, 180 or 270 (degrees), got {list(rotations)}")
+        if rotate not in ("fallback", "always"):
+            raise FacekdError(f"rotate must be 'fallback' or 'always', got {rotate!r}")
+        self.rotations, self.rotate = tuple(dict.fromkeys(rots)), rotate
+        if box_transform == "bundled":
+            box_transform = BoxTransform.from_dict(cfg["box_transform"]) if cfg.get("box_transform") else None
+        elif isinstance(box_transform, str):
+            raise FacekdError(f"box_transform must be a BoxTransform, None or 'bundled', got {box_transform!r}")
+        self.box_transform = box_transform
+        self.config = cfg
+        self.weights = cfg["weights"]
+        self._runner = runner
+        self._module = None
+        self.canvas = None if runner is None else tuple(int(v) for v in runner.input_shape[2:])
+
+    def params(self) -> dict[str, Any]:
+        return {"score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
+                "max_side": self.max_side, "top_k": self.top_k}
+
+    @property
+    def module(self):
+        """The eager torch module (loaded on first use)."""
+        if self._module is None:
+            self._module = _yunet_module(self.weights)
+        return self._module
+
+    # -- one pass ---------------------------------------------------------------------------------
+    def _prepare(self, img: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        H, W = img.shape[:2]
+        if self.canvas is not None:
+            ch, cw = self.canvas
+            r = min(1.0, ch / H, cw / W)
+        else:
+            r = min(1.0, self.max_side / max(H, W))
+        if r < 1.0:
+            img = cv2.resize(img, (max(1, int(round(W * r))), max(1, int(round(H * r)))),
+                             interpolation=cv2.INTER_AREA)
+        h, w = img.shape[:2]
+        if self.canvas is not None:
+            ph, pw = self.canvas
+        else:
+            ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
+        x = np.zeros((1, 3, ph, pw), np.float32)
+        x[0, :, :h, :w] = img[:, :, ::-1].transpose(2, 0, 1)  # RGB -> BGR planes, 0..255
+        return x, r
+
+    def raw(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """Decoded rows ``[A, 15]`` of one pass (network-input pixels) and the resize factor."""
+        import torch
+
+        x, r = self._prepare(image)
+        with torch.no_grad():
+            t = torch.from_numpy(x)
+            y = self._runner(t) if self._runner is not None else self.module(t)
+        return np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y, np.float32)[0], r
+
+    def _pass(self, img: np.ndarray) -> Detections:
+        rows, r = self.raw(img)
+        rows = rows[rows[:, 14] >= self.score_threshold]
+        if len(rows) == 0:
+            return Detections.empty(self.num_keypoints)
+        keep = nms(rows[:, :4], rows[:, 14], self.nms_threshold, self.top_k)
+        rows = rows[keep]
+        # network pixels (pixel i covers [i, i + 1)) -> image pixel centres: u / r - 0.5
+        boxes = np.concatenate([rows[:, :2] / r - 0.5, rows[:, 2:4] / r], axis=1)
+        kps = rows[:, 4:14].reshape(-1, self.num_keypoints, 2) / r - 0.5
+        return Detections(boxes.astype(np.float32), rows[:, 14].astype(np.float32), kps.astype(np.float32),
+                          np.zeros(len(rows), np.float32))
+
+    # -- public ------------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> Detections:
+        img = _rgb_image(image, "detector")
+        H, W = img.shape[:2]
+        found = [self._pass(img)]
+        if self.rotations and (self.rotate == "always" or len(found[0]) == 0):
+            for rot in self.rotations:
+                k = (-rot // 90) % 4              # np.rot90 turns counter-clockwise
+                d = self._pass(np.ascontiguousarray(np.rot90(img, k)))
+                if len(d) == 0:
+                    continue
+                b = d.boxes
+                corners = _unrotate_points(np.stack([b[:, :2], b[:, :2] + b[:, 2:]], axis=1), k, H, W)
+                lo, hi = corners.min(axis=1), corners.max(axis=1)
+                found.append(Detections(np.concatenate([lo, hi - lo], 1).astype(np.float32), d.scores,
+                                        _unrotate_points(d.keypoints, k, H, W).astype(np.float32),
+                                        np.full(len(d), rot, np.float32)))
+            if len(found) > 1:
+                all_ = Detections(*(np.concatenate([getattr(f, a) for f in found])
+                                    for a in ("boxes", "scores", "keypoints", "rotation")))
+                found = [all_.take(nms(all_.boxes, all_.scores, self.nms_threshold))]
+        d = found[0]
+        order = np.argsort(-(d.boxes[:, 2] * d.boxes[:, 3]), kind="stable")  # largest first
+        return d.take(order)
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = self.detect(image)
+        return d.boxes, d.scores
+
+
+@lru_cache(maxsize=4)
+def _yunet_module(weights: str):
+    from facekd.models.yunet import YuNet
+
+    f = _asset("detectors", weights)
+    if not f.is_file():
+        raise FacekdError(f"bundled detector weights {weights} are missing from this installation")
+    with resources.as_file(f) as path:
+        return YuNet.load(path).fuse_bn()
+
+
+def bundled_detectors() -> list[str]:
+    """Names of the bundled detectors (their config JSONs in facekd/assets/detectors)."""
+    d = _asset("detectors")
+    return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".json"))
+
+
+def load_detector(name: str = DEFAULT_DETECTOR, **kw):
+    """A bundled detector by name (see :func:`bundled_detectors`): ``yunet_n``,
+    ``yunet_s`` (default) or ``haar_frontalface`` (the old Haar cascade); ``kw`` go to its class."""
+    names = bundled_detectors()
+    if name not in names:
+        raise FacekdError(f"unknown detector {name!r}; bundled: {', '.join(names)}")
+    cfg = _bundled_config(f"{name}.json")
+    for cls in (YuNetDetector, CascadeFaceDetector):
+        if cfg.get("kind") == cls.kind:
+            return cls(name, **kw) if cls is YuNetDetector else cls(**kw)
+    raise FacekdError(f"detector config {name}.json has unknown kind {cfg.get('kind')!r}")
+
+
+def default_detector():
+    """The default detector (:data:`DEFAULT_DETECTOR`, YuNet-s) with its calibrated box
+    transform (cached)."""
     return _default_detector()
 
 
 @lru_cache(maxsize=1)
-def _default_detector() -> CascadeFaceDetector:
-    return CascadeFaceDetector()
+def _default_detector():
+    return YuNetDetector(DEFAULT_DETECTOR)
 
 
 def detections_to_landmark_boxes(detector, boxes) -> np.ndarray:
@@ -623,3 +949,157 @@ def write_config(path: str | Path, detector: CascadeFaceDetector, calibration: M
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
     return p
+
+
+# ------------------------------------------------------------------------------------------------
+# Photos with several faces (afw_photos): recall and unmatched detections
+# ------------------------------------------------------------------------------------------------
+
+def load_photo_boxes(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
+    """``faces.csv`` of a photo folder (``image,pts,x_min,y_min,x_max,y_max``, one row per face,
+    e.g. ``shared/data/afw_photos``) -> ``[(image path, tight landmark boxes float32 [n, 4] (x, y,
+    w, h))]`` per photo, in file order."""
+    import csv
+
+    root = Path(folder)
+    f = root / "faces.csv"
+    if not f.is_file():
+        raise FacekdError(f"{root}: no faces.csv (image,pts,x_min,y_min,x_max,y_max)")
+    photos: dict[str, list[list[float]]] = {}
+    with f.open(newline="", encoding="utf-8") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            try:
+                x0, y0, x1, y1 = (float(row[k]) for k in ("x_min", "y_min", "x_max", "y_max"))
+                name = row["image"]
+            except (KeyError, TypeError, ValueError):
+                raise FacekdError(f"{f}: row {i + 2} is not image,pts,x_min,y_min,x_max,y_max numbers") from None
+            if not (x1 > x0 and y1 > y0):
+                raise FacekdError(f"{f}: row {i + 2} has an empty box")
+            photos.setdefault(name, []).append([x0, y0, x1 - x0, y1 - y0])
+    if not photos:
+        raise FacekdError(f"{f}: no faces")
+    return [(root / name, np.asarray(b, np.float32)) for name, b in photos.items()]
+
+
+def match_boxes(pred, gt, iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy one-to-one matching by IoU (highest pairs first, IoU >= ``iou_threshold``).
+    Returns ``(gt_matched bool [n_gt], pred_matched bool [n_pred])``."""
+    p = np.asarray(pred, np.float64).reshape(-1, 4)
+    g = np.asarray(gt, np.float64).reshape(-1, 4)
+    gm, pm = np.zeros(len(g), bool), np.zeros(len(p), bool)
+    if len(p) == 0 or len(g) == 0:
+        return gm, pm
+    iou = box_iou(p, g)
+    for flat in np.argsort(-iou, axis=None, kind="stable"):
+        i, j = divmod(int(flat), len(g))
+        if iou[i, j] < iou_threshold:
+            break
+        if not pm[i] and not gm[j]:
+            pm[i] = gm[j] = True
+    return gm, pm
+
+
+def photo_stats(detector, photos: Sequence[tuple[Path, np.ndarray]], *, iou_threshold: float = 0.5,
+                score_thresholds: Sequence[float] = (), progress: bool = True, desc: str = "detector"
+                ) -> dict[str, Any]:
+    """Run ``detector.detect`` on every photo (one thread is the caller's business): recall at
+    IoU >= ``iou_threshold`` between the ``box_transform``-mapped detections and the tight
+    landmark boxes, unmatched detections per photo, seconds per photo. ``score_thresholds``: the
+    same numbers for detections with scores at or above each (a YuNet detector run at a lower
+    threshold gives exactly what it gives at a higher one, NMS included). Also returns the
+    unmatched detections (``unmatched``: ``(photo, box, score)``) to be looked at."""
+    import time
+
+    from tqdm import tqdm
+
+    from facekd.data.base import load_image
+
+    faces = sum(len(g) for _, g in photos)
+    thr_all = [None, *score_thresholds]
+    hits = {t: 0 for t in thr_all}
+    extra = {t: 0 for t in thr_all}
+    unmatched, missed, times = [], [], []
+    for path, gt in tqdm(photos, desc=desc, unit="photo", disable=not progress):
+        img = load_image(path)
+        t0 = time.perf_counter()
+        d = detector.detect(img)
+        times.append(time.perf_counter() - t0)
+        mapped = d.landmark_boxes(getattr(detector, "box_transform", None))
+        for t in thr_all:
+            keep = np.ones(len(d), bool) if t is None else d.scores >= t
+            gm, pm = match_boxes(mapped[keep], gt, iou_threshold)
+            hits[t] += int(gm.sum())
+            extra[t] += int((~pm).sum())
+            if t is None:
+                unmatched += [(str(path), d.boxes[keep][i].tolist(), float(d.scores[keep][i]))
+                              for i in np.flatnonzero(~pm)]
+                missed += [(str(path), gt[j].tolist()) for j in np.flatnonzero(~gm)]
+    n = len(photos)
+    out = {"photos": n, "faces": faces, "found": hits[None], f"recall_iou{iou_threshold:g}": hits[None] / faces,
+           "unmatched": extra[None], "unmatched_per_photo": extra[None] / n,
+           "s_per_photo_mean": float(np.mean(times)), "s_per_photo_median": float(np.median(times)),
+           "sweep": [{"score_threshold": t, "found": hits[t], "recall": hits[t] / faces,
+                      "unmatched_per_photo": extra[t] / n} for t in score_thresholds],
+           "unmatched_detections": unmatched, "missed_faces": missed}
+    return out
+
+
+def rotation_stats(detector, dataset, *, iou_threshold: float = 0.5, progress: bool = True,
+                   desc: str = "rotated") -> dict[str, Any]:
+    """Detection on turned faces (e.g. :class:`facekd.data.rotated.RotatedFaces`, one face per
+    image, ``meta["angle"]``): a face is found when a detection, mapped by ``box_transform`` in
+    its pass's frame, overlaps the tight box of the turned points with IoU >= ``iou_threshold``
+    (``found_iou``) or has its centre inside that box (``found_centre``); for found faces with
+    keypoints, the error of the keypoint roll against the eye-corner roll of the points. Totals
+    and per bin of ``|angle|`` (0-45, 45-90, 90-135, 135-180 degrees); seconds per image."""
+    import time
+
+    from tqdm import tqdm
+
+    from facekd.data.base import box_from_points
+
+    eyes = getattr(getattr(dataset, "scheme", None), "eye_corners", None)
+    bins = (0, 45, 90, 135, 180.001)
+    n = len(dataset)
+    if n == 0:
+        raise FacekdError("rotation_stats: the dataset is empty")
+    angle = np.zeros(n)
+    f_iou, f_centre = np.zeros(n, bool), np.zeros(n, bool)
+    roll_err = np.full(n, np.nan)
+    dets, times = 0, []
+    for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
+        it = dataset[i]
+        angle[i] = float(it["meta"].get("angle", 0.0))
+        gt = box_from_points(it["landmarks"])
+        t0 = time.perf_counter()
+        d = detector.detect(it["image"])
+        times.append(time.perf_counter() - t0)
+        dets += len(d)
+        if len(d) == 0:
+            continue
+        mapped = d.landmark_boxes(getattr(detector, "box_transform", None))
+        iou = box_iou(mapped, gt)[:, 0]
+        f_iou[i] = iou.max() >= iou_threshold
+        j_c = match_detection(d.boxes, gt)
+        f_centre[i] = j_c is not None
+        j = int(np.argmax(iou)) if f_iou[i] else j_c
+        if j is not None and eyes is not None and d.keypoints.shape[1] >= 2:
+            p = it["landmarks"]
+            gt_roll = math.degrees(math.atan2(p[eyes[1], 1] - p[eyes[0], 1], p[eyes[1], 0] - p[eyes[0], 0]))
+            roll_err[i] = abs((float(d.roll()[j]) - gt_roll + 180.0) % 360.0 - 180.0)
+
+    def summary(sel: np.ndarray) -> dict[str, Any]:
+        k = int(sel.sum())
+        r = roll_err[sel & np.isfinite(roll_err)]
+        return {"faces": k, "found_iou": float(f_iou[sel].mean()) if k else None,
+                "found_centre": float(f_centre[sel].mean()) if k else None,
+                "missed_iou": int((~f_iou[sel]).sum()),
+                "roll_error_median_deg": float(np.median(r)) if len(r) else None,
+                "roll_error_p90_deg": float(np.percentile(r, 90)) if len(r) else None}
+
+    a = np.abs(angle)
+    out = summary(np.ones(n, bool))
+    out.update({"detections_per_image": dets / n, "s_per_image_mean": float(np.mean(times)),
+                "by_angle": {f"{bins[b]:g}-{min(bins[b + 1], 180):g}": summary((a >= bins[b]) & (a < bins[b + 1]))
+                             for b in range(len(bins) - 1) if ((a >= bins[b]) & (a < bins[b + 1])).any()}})
+    return out

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from facekd.detectors import BoxTransform
+from facekd.detectors import BoxOnlyDetector, BoxTransform
 from facekd.errors import FacekdError
 
 __all__ = ["dlib_unavailable", "dlib_predictor_path", "DlibHogDetector", "DlibShapePredictor",
@@ -82,7 +82,7 @@ def dlib_box_transform() -> BoxTransform | None:
     return BoxTransform.from_dict(d) if d else None
 
 
-class DlibHogDetector:
+class DlibHogDetector(BoxOnlyDetector):
     """dlib's HOG + linear SVM frontal face detector as a :class:`facekd.detectors.FaceDetector`
     (``upsample`` pyramid up-steps; scores are the SVM margins; largest face first)."""
 

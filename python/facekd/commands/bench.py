@@ -6,8 +6,15 @@ predictor on the same faces with the same metric code, (a) each with its own fac
 convention with its calibrated transform); single-thread per-face latency of both; a Markdown
 table, a JSON file and CED plots.
 
-``facekd bench detector --data DIR [--calibrate-on DIR --write-config FILE]``: detector recall,
-and the detector-box -> landmark-box calibration stored as data.
+``facekd bench detector --data DIR [--calibrate-on DIR --write-config FILE]``: one detector's
+recall on one-face images, and its detector-box -> landmark-box calibration stored as data.
+
+``facekd bench detector --photos DIR --detectors yunet_n,yunet_s,haar_frontalface --calibrate-on
+DIR [--write-configs] [--out DIR]``: the candidates side by side in one run, each calibrated on the
+same faces (not the test photos): recall at IoU >= 0.5 of the mapped boxes against the tight
+landmark boxes, unmatched detections per photo, seconds per photo and per 640 x 480 image on one
+thread (eager torch for YuNet), a score-threshold sweep, a Markdown table, a JSON file and a
+contact sheet of the unmatched detections.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from facekd.commands import csv_list
 from facekd.errors import FacekdError
 
 
@@ -36,23 +44,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pp.add_argument("--dlib-upsample", type=int, default=1, help="dlib HOG detector up-sampling steps")
     pp.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    pd = sub.add_parser("detector", help="face-detector recall and box calibration",
-                        description="face-detector recall and detector-box -> landmark-box calibration")
-    pd.add_argument("--data", required=True, help="dataset to measure recall on (one face per image)")
-    pd.add_argument("--detector", default="haar", choices=("haar", "dlib"),
-                    help="the bundled Haar cascade or dlib's HOG detector (peer)")
+    pd = sub.add_parser("detector", help="face-detector recall, calibration and comparison",
+                        description="face-detector recall and detector-box -> landmark-box calibration; "
+                                    "with --photos, several detectors side by side")
+    pd.add_argument("--data", default=None, help="dataset to measure recall on (one face per image)")
+    pd.add_argument("--detector", default="haar", help="one detector: a bundled name (yunet_n, yunet_s, "
+                    "haar_frontalface; 'haar' = haar_frontalface) or 'dlib' (dlib's HOG detector, a peer)")
+    pd.add_argument("--photos", type=Path, default=None,
+                    help="photo folder with faces.csv (e.g. ../shared/data/afw_photos): compare --detectors")
+    pd.add_argument("--detectors", type=csv_list(str), default=("yunet_n", "yunet_s", "haar_frontalface"),
+                    help="comma-separated detectors for --photos (default: yunet_n,yunet_s,haar_frontalface)")
+    pd.add_argument("--score-thresholds", type=csv_list(float), default=(0.5, 0.6, 0.7, 0.8, 0.9),
+                    help="YuNet score thresholds to sweep with --photos (run at the lowest)")
+    pd.add_argument("--out", type=Path, default=Path("runs/bench/detector"), help="output folder (--photos)")
+    pd.add_argument("--write-configs", action="store_true",
+                    help="with --photos: store each bundled detector's calibration and statistics in its JSON")
     pd.add_argument("--calibrate-on", default=None, help="dataset to calibrate the box transform on")
+    pd.add_argument("--calibrate-exclude", default=None, metavar="PREFIX",
+                    help="drop calibration faces whose image file name starts with PREFIX (e.g. 'afw_' "
+                         "to keep the AFW test photos out of a helen_afw calibration)")
     pd.add_argument("--write-config", type=Path, default=None,
                     help="write the detector config JSON (params, calibrated transform, stats)")
-    pd.add_argument("--limit", type=int, default=None, help="first N faces of --data")
+    pd.add_argument("--limit", type=int, default=None, help="first N faces of --data / N photos of --photos")
     pd.add_argument("--calibrate-limit", type=int, default=None, help="N faces of --calibrate-on "
                     "(spread over the whole set)")
     pd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    pr = sub.add_parser("rotation", help="detector recall on a seeded set of turned faces",
+                        description="detector recall and keypoint-roll error on faces turned by a uniform "
+                                    "random angle (facekd.data.rotated.RotatedFaces)")
+    pr.add_argument("--data", type=csv_list(str), required=True, help="comma-separated datasets (one face per image)")
+    pr.add_argument("--detector", default="yunet_n", help="bundled detector name")
+    pr.add_argument("--max-angles", type=csv_list(float), default=(90.0, 180.0), help="angle ranges +-A to run")
+    pr.add_argument("--strategies", type=csv_list(str), default=("upright", "fallback", "always"),
+                    help="upright: one pass; fallback: passes at 90/180/270 when the upright one finds "
+                         "nothing; always: all four passes, merged by NMS")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--limit", type=int, default=None, help="N faces per dataset (spread)")
+    pr.add_argument("--out", type=Path, default=Path("runs/bench/rotation"), help="output folder")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.bench == "detector":
         return _detector(args)
+    if args.bench == "rotation":
+        return _rotation(args)
     return _peers(args)
 
 
@@ -72,23 +109,39 @@ def _make_detector(kind: str, box_transform="bundled"):
         from facekd.peers import DlibHogDetector
 
         return DlibHogDetector(box_transform=box_transform)
-    from facekd.detectors import CascadeFaceDetector
+    from facekd.detectors import load_detector
 
-    return CascadeFaceDetector(box_transform=box_transform)
+    return load_detector("haar_frontalface" if kind == "haar" else kind, box_transform=box_transform)
+
+
+def _calibration_set(args):
+    from pathlib import Path as _P
+
+    from facekd.data import load_dataset
+
+    train = load_dataset(args.calibrate_on)
+    if args.calibrate_exclude:
+        keep = [i for i, r in enumerate(train.records)
+                if not _P(r.image_path).name.startswith(args.calibrate_exclude)]
+        if not keep:
+            raise FacekdError(f"--calibrate-exclude {args.calibrate_exclude!r} leaves no calibration face")
+        train = train.select(keep)
+    return _spread(train, args.calibrate_limit)
 
 
 def _detector(args: argparse.Namespace) -> int:
+    if args.photos is not None:
+        return _compare(args)
+    if args.data is None:
+        raise FacekdError("bench detector needs --data (one-face recall) or --photos (comparison)")
     from facekd.data import load_dataset
-    from facekd.detectors import calibrate, recall
+    from facekd.detectors import BoxTransform, calibrate, recall
 
     det = _make_detector(args.detector)
     cal = None
     if args.calibrate_on:
-        train = _spread(load_dataset(args.calibrate_on), args.calibrate_limit)
-        cal = calibrate(det, train, progress=not args.quiet)
+        cal = calibrate(det, _calibration_set(args), progress=not args.quiet)
         cal["data"] = str(args.calibrate_on)
-        from facekd.detectors import BoxTransform
-
         det.box_transform = BoxTransform.from_dict(cal["box_transform"])
         print("calibration:", json.dumps(cal))
     data = load_dataset(args.data)
@@ -102,6 +155,198 @@ def _detector(args: argparse.Namespace) -> int:
             raise FacekdError("--write-config needs --calibrate-on")
         _write_config(args, det, cal, rec)
         print(f"wrote {args.write_config}")
+    return 0
+
+
+def _time_640x480(det, image: np.ndarray, repeats: int = 10) -> float:
+    """Median seconds of ``det.detect`` on ``image`` resized to 640 x 480 (after one warm-up)."""
+    import cv2
+
+    img = cv2.resize(image, (640, 480), interpolation=cv2.INTER_AREA)
+    det.detect(img)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        det.detect(img)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import os
+
+    import cv2
+    import torch
+
+    from facekd.data.base import load_image
+    from facekd.detectors import BoxTransform, calibrate, load_photo_boxes, photo_stats
+
+    photos = load_photo_boxes(args.photos)
+    if args.limit is not None:
+        photos = [photos[i] for i in sorted({int(round(v)) for v in np.linspace(0, len(photos) - 1, args.limit)})]
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    cal_set = _calibration_set(args) if args.calibrate_on else None
+    probe = load_image(photos[0][0])
+    rows, results = [], {}
+    for name in args.detectors:
+        det = _make_detector(name)
+        sweep = ()
+        if hasattr(det, "score_threshold"):
+            base = det.score_threshold
+            sweep = tuple(sorted(set(args.score_thresholds) | {base}))
+            det.score_threshold = min(sweep)
+        cal = None
+        if cal_set is not None:
+            cal = calibrate(det, cal_set, progress=not args.quiet)
+            cal["data"] = str(args.calibrate_on) + (f" (without {args.calibrate_exclude}*)"
+                                                    if args.calibrate_exclude else "")
+            det.box_transform = BoxTransform.from_dict(cal["box_transform"])
+        st = photo_stats(det, photos, score_thresholds=sweep, progress=not args.quiet, desc=name)
+        if sweep:  # the detector's own threshold, from the sweep (identical to a run at it)
+            det.score_threshold = base
+            at = next(r for r in st["sweep"] if r["score_threshold"] == base)
+            keep = [u for u in st["unmatched_detections"] if u[2] >= base]
+            st.update({"found": at["found"], "recall_iou0.5": at["recall"], "unmatched": len(keep),
+                       "unmatched_per_photo": at["unmatched_per_photo"], "unmatched_detections": keep})
+        st["s_640x480"] = _time_640x480(det, probe)
+        st["params"] = det.params()
+        st["calibration"] = cal
+        results[name] = st
+        rows.append((name, st))
+        print(f"{name}: recall {st['recall_iou0.5']:.3f} ({st['found']}/{st['faces']}), "
+              f"{st['unmatched_per_photo']:.2f} unmatched/photo, {1000 * st['s_per_photo_mean']:.1f} ms/photo, "
+              f"{1000 * st['s_640x480']:.1f} ms at 640x480")
+        if args.write_configs and name != "dlib":
+            _update_bundled_config(det, name, cal, st, args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    meta = {"photos": str(args.photos), "threads": 1, "runtime": "eager (torch / numpy)",
+            "loadavg_1_5_15": [round(v, 2) for v in load], "cpu_count": os.cpu_count()}
+    (args.out / "detectors.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n",
+                                             encoding="utf-8")
+    md = ["| detector | faces found | recall (IoU >= 0.5) | unmatched / photo | ms / photo (mean) | "
+          "ms / 640x480 | params |", "|---|---|---|---|---|---|---|"]
+    for name, st in rows:
+        md.append(f"| {name} | {st['found']} / {st['faces']} | {st['recall_iou0.5']:.3f} | "
+                  f"{st['unmatched_per_photo']:.2f} | {1000 * st['s_per_photo_mean']:.1f} | "
+                  f"{1000 * st['s_640x480']:.1f} | {json.dumps(st['params'])} |")
+    md.append("")
+    md.append(f"one thread, eager; load average {meta['loadavg_1_5_15']} on {meta['cpu_count']} cores")
+    for name, st in rows:
+        if st["sweep"]:
+            md += ["", f"{name} score-threshold sweep:", "", "| score >= | recall | unmatched / photo |",
+                   "|---|---|---|"]
+            md += [f"| {r['score_threshold']:g} | {r['recall']:.3f} | {r['unmatched_per_photo']:.2f} |"
+                   for r in st["sweep"]]
+    (args.out / "detectors.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    print("\n".join(md))
+    for name, st in rows:
+        sheet = _unmatched_sheet(st["unmatched_detections"], args.out / f"unmatched_{name}.png", name)
+        if sheet:
+            print(f"wrote {sheet}")
+    print(f"wrote {args.out / 'detectors.md'} and {args.out / 'detectors.json'}")
+    return 0
+
+
+def _unmatched_sheet(unmatched, path: Path, name: str):
+    """Contact sheet of unmatched detections (each with some context), to be looked at."""
+    if not unmatched:
+        return None
+    from PIL import Image, ImageDraw
+
+    from facekd.data.base import load_image
+
+    size, cols = 128, 10
+    tiles = []
+    for photo, (x, y, w, h), score in unmatched:
+        img = Image.fromarray(load_image(photo))
+        m = 0.5 * max(w, h)
+        crop = img.crop((int(x - m), int(y - m), int(x + w + m), int(y + h + m))).resize((size, size))
+        d = ImageDraw.Draw(crop)
+        s = size / (w + 2 * m)
+        d.rectangle((m * s, m * s, (m + w) * s, (m + h) * s), outline=(255, 0, 0))
+        d.text((2, 2), f"{score:.2f} {Path(photo).stem[:10]}", fill=(255, 255, 0))
+        tiles.append(crop)
+    rows = -(-len(tiles) // cols)
+    sheet = Image.new("RGB", (cols * size, rows * size + 16), (0, 0, 0))
+    ImageDraw.Draw(sheet).text((4, 2), f"{name}: {len(tiles)} unmatched detections", fill=(255, 255, 255))
+    for i, t in enumerate(tiles):
+        sheet.paste(t, ((i % cols) * size, 16 + (i // cols) * size))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+def _update_bundled_config(det, name: str, cal, st: dict, args) -> None:
+    """Store a detector's calibration and afw statistics in its bundled JSON (params kept)."""
+    from importlib import resources
+
+    f = Path(str(resources.files("facekd").joinpath("assets", "detectors", f"{name}.json")))
+    d = json.loads(f.read_text(encoding="utf-8"))
+    if cal is not None:
+        d["box_transform"] = dict(cal["box_transform"])
+        d["calibration"] = {k: v for k, v in cal.items() if k != "box_transform"}
+    d["photos"] = {"data": str(args.photos), "faces": st["faces"], "found": st["found"],
+                   "recall_iou0.5": st["recall_iou0.5"], "unmatched_per_photo": st["unmatched_per_photo"],
+                   "note": "recall: IoU >= 0.5 between the mapped detection and the tight landmark box "
+                           "(one-to-one greedy matching); unmatched: detections matching no annotated face"}
+    f.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
+    print(f"updated {f}")
+
+
+def _rotation(args: argparse.Namespace) -> int:
+    import os
+
+    import cv2
+    import torch
+
+    from facekd.data import load_dataset
+    from facekd.data.rotated import RotatedFaces
+    from facekd.detectors import load_detector, rotation_stats
+
+    bad = [s for s in args.strategies if s not in ("upright", "fallback", "always")]
+    if bad:
+        raise FacekdError(f"--strategies: unknown {bad} (upright, fallback, always)")
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    datasets = [(str(d), _spread(load_dataset(d), args.limit)) for d in args.data]
+    results = []
+    for max_angle in args.max_angles:
+        for strategy in args.strategies:
+            kw = {} if strategy == "upright" else {"rotations": (90, 180, 270), "rotate": strategy}
+            det = load_detector(args.detector, **kw)
+            for name, ds in datasets:
+                st = rotation_stats(det, RotatedFaces(ds, max_angle=max_angle, seed=args.seed),
+                                    progress=not args.quiet, desc=f"+-{max_angle:g} {strategy} {Path(name).name}")
+                st.update({"data": name, "max_angle": max_angle, "strategy": strategy, "seed": args.seed})
+                results.append(st)
+                print(json.dumps({k: st[k] for k in ("data", "max_angle", "strategy", "faces", "found_iou",
+                                                       "found_centre", "missed_iou", "roll_error_median_deg",
+                                                       "s_per_image_mean")}))
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {"detector": args.detector, "threads": 1, "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()]}
+    (args.out / "rotation.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n",
+                                            encoding="utf-8")
+    md = ["| set | angles | strategy | faces | found (IoU >= 0.5) | missed | found (centre) | "
+          "roll error median / p90 (deg) | ms / image |", "|---|---|---|---|---|---|---|---|---|"]
+    for st in results:
+        re_ = (f"{st['roll_error_median_deg']:.1f} / {st['roll_error_p90_deg']:.1f}"
+               if st["roll_error_median_deg"] is not None else "-")
+        md.append(f"| {Path(st['data']).parent.name}/{Path(st['data']).name} | +-{st['max_angle']:g} | "
+                  f"{st['strategy']} | {st['faces']} | {st['found_iou']:.3f} | {st['missed_iou']} | "
+                  f"{st['found_centre']:.3f} | {re_} | {1000 * st['s_per_image_mean']:.1f} |")
+    bins = list(dict.fromkeys(b for st in results for b in st["by_angle"]))
+    md += ["", "found by |angle| (IoU >= 0.5; faces in the bin):", "",
+           "| set | angles | strategy | " + " | ".join(f"{b} deg" for b in bins) + " |",
+           "|---|---|---|" + "---|" * len(bins)]
+    for st in results:
+        cells = [f"{st['by_angle'][b]['found_iou']:.3f} ({st['by_angle'][b]['faces']})" if b in st["by_angle"]
+                 else "-" for b in bins]
+        md.append(f"| {Path(st['data']).parent.name}/{Path(st['data']).name} | +-{st['max_angle']:g} | "
+                  f"{st['strategy']} | " + " | ".join(cells) + " |")
+    (args.out / "rotation.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    print("\n".join(md))
     return 0
 
 
@@ -121,8 +366,11 @@ def _write_config(args, det, cal: dict, rec: dict) -> None:
              "recall": rec, "notes": notes}
         args.write_config.parent.mkdir(parents=True, exist_ok=True)
         args.write_config.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
-    else:
+    elif getattr(det, "kind", None) == "haar":
         write_config(args.write_config, det, cal, rec, cascade_name=det.config["cascade"], notes=notes)
+    else:
+        raise FacekdError(f"--write-config writes Haar and dlib configs; for {args.detector} use "
+                          "--photos DIR --calibrate-on DIR --write-configs")
 
 
 # ------------------------------------------------------------------------------------------------

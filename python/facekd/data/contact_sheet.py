@@ -1,6 +1,8 @@
-"""Draw ground-truth landmarks of every sample source on contact sheets (docs/samples_contact_sheet*.png).
+"""Draw ground-truth landmarks of every sample source on contact sheets (docs/samples_contact_sheet*.png),
+or tile annotated images (e.g. the ``*.landmarks.png`` of ``facekd detect -o DIR``) into one sheet.
 
     python -m facekd.data.contact_sheet --shared ../shared --out docs
+    python -m facekd.data.contact_sheet --tile DIR/*.landmarks.png --sheet docs/afw_photos_detect.png
 """
 
 from __future__ import annotations
@@ -44,13 +46,44 @@ def make_sheets(shared: Path, out: Path, n: int = 16, size: int = 160) -> list[P
     return written
 
 
+def tile_sheet(images, out: Path, *, size: int = 384, columns: int = 4, title: str = "") -> Path:
+    """Letterbox each image file into a ``size`` x ``size`` tile (aspect kept) and save them as one
+    contact sheet PNG; returns its path."""
+    from PIL import Image
+
+    from facekd.engine.plots import contact_sheet
+
+    tiles = []
+    for p in images:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            im.thumbnail((size, size), Image.LANCZOS)
+            tile = Image.new("RGB", (size, size), (24, 24, 24))
+            tile.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+            tiles.append(tile)
+    sheet = contact_sheet(tiles, columns=columns, title=title)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=Path("../shared"), help="the shared/ folder")
     ap.add_argument("--out", type=Path, default=Path("docs"), help="output folder")
     ap.add_argument("-n", type=int, default=16, help="faces per source")
     ap.add_argument("--size", type=int, default=160, help="tile size in pixels")
+    ap.add_argument("--tile", type=Path, nargs="+", default=None, help="image files to tile into --sheet")
+    ap.add_argument("--sheet", type=Path, default=None, help="output PNG of --tile")
+    ap.add_argument("--columns", type=int, default=4)
+    ap.add_argument("--title", default="")
     args = ap.parse_args(argv)
+    if args.tile:
+        if args.sheet is None:
+            ap.error("--tile needs --sheet")
+        print(tile_sheet(args.tile, args.sheet, size=args.size if args.size != 160 else 384,
+                         columns=args.columns, title=args.title.replace("\\n", "\n")))
+        return 0
     for p in make_sheets(args.shared, args.out, args.n, args.size):
         print(p)
     return 0
