@@ -42,6 +42,8 @@ CASES = [
     (["robust", "--model", "default", "--data", NOPE, "--out", "out"], NOPE),
     (["robust", "--model", "default"], "required"),
     (["bench", "nosuch"], "invalid choice"),
+    (["teach", "--config", f"{NOPE}.yaml", "--out", "cache"], NOPE),
+    (["teach", "--out", "cache"], "required"),
     (["bench", "detector", "--photos", NOPE], "--data"),
 ]
 if not torch.cuda.is_available():
