@@ -193,6 +193,15 @@ class BoxTransform:
                    float(np.median(d[:, 3] / s[:, 3])))
 
 
+def _resolve_box_transform(box_transform, cfg: Mapping[str, Any]) -> "BoxTransform | None":
+    """A detector's ``box_transform`` argument: a BoxTransform, None, or ``"bundled"`` (its config's)."""
+    if box_transform == "bundled":
+        return BoxTransform.from_dict(cfg["box_transform"]) if cfg.get("box_transform") else None
+    if isinstance(box_transform, str):
+        raise FacekdError(f"box_transform must be a BoxTransform, None or 'bundled', got {box_transform!r}")
+    return box_transform
+
+
 def box_iou(a, b) -> np.ndarray:
     """IoU matrix ``[len(a), len(b)]`` of ``(x, y, w, h)`` boxes."""
     A, B = _boxes(a, "a"), _boxes(b, "b")
@@ -560,11 +569,7 @@ class CascadeFaceDetector(BoxOnlyDetector):
             raise FacekdError("min_neighbors and min_size must be >= 0")
         if self.max_side is not None and self.max_side < max(cascade.window):
             raise FacekdError(f"max_side must be >= the cascade window {cascade.window}, got {self.max_side}")
-        if box_transform == "bundled":
-            box_transform = BoxTransform.from_dict(cfg["box_transform"]) if cfg.get("box_transform") else None
-        elif isinstance(box_transform, str):
-            raise FacekdError(f"box_transform must be a BoxTransform, None or 'bundled', got {box_transform!r}")
-        self.box_transform = box_transform
+        self.box_transform = _resolve_box_transform(box_transform, cfg)
         self.config = cfg
 
     def params(self) -> dict[str, Any]:
@@ -714,11 +719,7 @@ class YuNetDetector:
         if rotate not in ("fallback", "always"):
             raise FacekdError(f"rotate must be 'fallback' or 'always', got {rotate!r}")
         self.rotations, self.rotate = tuple(dict.fromkeys(rots)), rotate
-        if box_transform == "bundled":
-            box_transform = BoxTransform.from_dict(cfg["box_transform"]) if cfg.get("box_transform") else None
-        elif isinstance(box_transform, str):
-            raise FacekdError(f"box_transform must be a BoxTransform, None or 'bundled', got {box_transform!r}")
-        self.box_transform = box_transform
+        self.box_transform = _resolve_box_transform(box_transform, cfg)
         self.config = cfg
         self.weights = cfg["weights"]
         self._runner = runner
