@@ -44,7 +44,7 @@ CASES = [
     (["bench", "nosuch"], "invalid choice"),
     (["teach", "--config", f"{NOPE}.yaml", "--out", "cache"], NOPE),
     (["teach", "--out", "cache"], "required"),
-    (["bench", "detector", "--photos", NOPE], "--data"),
+    (["bench", "detector", "--photos", NOPE], NOPE),
 ]
 if not torch.cuda.is_available():
     CASES.append((["demo", "-o", "d.png", "--device", "cuda"], "'cuda'"))
