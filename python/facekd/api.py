@@ -436,7 +436,7 @@ def run_detector(detector, img: np.ndarray):
     boxes = np.asarray(out[0], dtype=np.float32).reshape(-1, 4)
     scores = np.asarray(out[1], dtype=np.float32).reshape(-1)
     kps = None
-    if len(out) > 2 and out[2] is not None:
+    if len(out) > 2 and out[2] is not None and len(boxes):
         kps = np.asarray(out[2], dtype=np.float32).reshape(len(boxes), -1, 2)
     return boxes, scores, kps
 
