@@ -94,7 +94,7 @@ def test_sweep_unknown_width_is_an_error(tmp_path, capsys):
 
 
 def test_pareto_front():
-    from facekd.commands.sweep import pareto_front
+    from facekd.engine.experiments import pareto_front
 
     pts = [(1.0, 5.0), (2.0, 4.0), (3.0, 4.5), (0.5, 9.0), (2.0, 4.0)]
     assert pareto_front(pts) == [0, 1, 3, 4]

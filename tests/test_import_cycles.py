@@ -74,6 +74,9 @@ def test_config_does_not_import_training_code():
 
     code = ("import sys, facekd.config as c; c.load_config; import facekd.robust.config; "
             "print('torch' in sys.modules, 'facekd.engine.trainer' in sys.modules)")
+    import facekd  # the facekd this suite imported (installed package, or the source tree in development)
+
+    root = Path(facekd.__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(PKG.parent)}).stdout.split()
+                         env={"PYTHONPATH": str(root)}).stdout.split()
     assert out == ["False", "False"]

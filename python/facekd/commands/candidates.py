@@ -175,14 +175,13 @@ def _num_points(cfg) -> int:
 def write_candidates(out: Path, rows, marks, base, vals, faces, args, why_no_dlib) -> dict[str, Path]:
     import os
 
-    from facekd.commands.sweep import pareto_front
     from facekd.engine import experiments as ex
 
     out.mkdir(parents=True, exist_ok=True)
     dlib_ms = marks.get("dlib", {}).get("int8_ms")
     trained = not args.latency_only
     pts = [(r.extra["int8_ms"], r.val.get("nme", float("inf"))) for r in rows]
-    front = set(pareto_front(pts)) if trained else set()
+    front = set(ex.pareto_front(pts)) if trained else set()
     header = ["candidate", "model", "input", "heatmap", "params (M)", "GFLOPs", "per-face ms (min)",
               "median", "x dlib", "fully delegated"]
     if trained:

@@ -125,21 +125,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats on both coordinates (lower is better on both)."""
-    front = []
-    for i, (x, y) in enumerate(points):
-        if not any((x2 <= x and y2 <= y) and (x2 < x or y2 < y) for j, (x2, y2) in enumerate(points) if j != i):
-            front.append(i)
-    return front
-
-
 def write_report(out: Path, records, base, test_spec: str | None) -> dict[str, Path]:
     from facekd.engine import experiments as ex
 
     out.mkdir(parents=True, exist_ok=True)
     pts = [(r.extra["latency_ms"], r.val.get("nme", float("inf"))) for r in records]
-    front = set(pareto_front(pts))
+    front = set(ex.pareto_front(pts))
     header = ["model", "params (M)", "GFLOPs", "latency ms (1 thread)", "val NME %", "test NME %",
               "test FR@0.10 %", "test AUC@0.10", "train time (s)", "Pareto (val NME, latency)"]
     rows = []

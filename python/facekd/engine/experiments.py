@@ -129,3 +129,12 @@ def write_records(path: str | Path, records: Sequence[RunRecord], meta: dict[str
     from facekd.fileio import write_json
 
     return write_json(path, {"meta": meta, "runs": [asdict(r) for r in records]})
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both coordinates (lower is better on both)."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        if not any((x2 <= x and y2 <= y) and (x2 < x or y2 < y) for j, (x2, y2) in enumerate(points) if j != i):
+            front.append(i)
+    return front
