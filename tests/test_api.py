@@ -194,6 +194,38 @@ def test_detector_boxes_are_mapped_to_the_landmark_convention(oracle):
         lm.detect(img, boxes=[[40, 30, 100, 100]], box_convention="dlib")
 
 
+def test_detector_calibration_acts_in_the_face_frame(oracle):
+    """A face found in a turned pass (eye keypoints one above the other: roll 90 degrees) gets the
+    calibration of an upright face: sides swapped, the offset along the face's own axes (its chin
+    points to the image left), the same as turning the image, mapping, and turning back."""
+    lm, _, _ = oracle
+    t = BoxTransform(dx=0.05, dy=0.1, sw=0.8, sh=0.9)
+    box = np.array([40, 30, 120, 100], np.float32)  # image frame: 120 wide, 100 tall
+
+    class Turned:
+        box_transform = t
+
+        def __init__(self, roll):
+            c = (box[:2] + box[2:] / 2).astype(np.float64)
+            a = np.radians(roll)
+            u = np.array([np.cos(a), np.sin(a)]) * 20  # image-left eye -> image-right eye
+            self.kps = np.stack([c - u, c + u, c, c, c])[None].astype(np.float32)
+
+        def __call__(self, image):
+            return box[None], np.array([0.9], np.float32), self.kps
+
+    img = np.zeros((240, 240, 3), np.uint8)
+    # box centre (100, 80); face-frame sides (w, h) = (100, 120) for a quarter turn, else (120, 100);
+    # offset (dx w, dy h) turned by the roll
+    for roll, centre, size in [(0.0, (106, 90), (96, 90)), (90.0, (88, 85), (80, 108)),
+                               (-90.0, (112, 75), (80, 108)), (180.0, (94, 70), (96, 90))]:
+        lm._detector = Turned(roll)
+        f = lm.detect(img)[0]
+        assert abs((f.rotation - roll + 180) % 360 - 180) < 1e-3
+        np.testing.assert_allclose([f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2], centre, atol=1e-3)
+        np.testing.assert_allclose(f.box[2:], size, atol=1e-3)
+
+
 def test_no_detection_gives_no_faces(oracle):
     lm, _, _ = oracle
 

@@ -18,11 +18,26 @@ float mean_of(const float* v, int n) {
 }
 }  // namespace
 
-void apply_box_transform(const fk_box_transform& t, const float box[4], float out[4]) {
-  // double arithmetic on float32 boxes, rounded once (as BoxTransform.apply in numpy)
-  const double x = box[0], y = box[1], w = box[2], h = box[3];
-  const double cx = x + w / 2 + static_cast<double>(t.dx) * w;
-  const double cy = y + h / 2 + static_cast<double>(t.dy) * h;
+void apply_box_transform(const fk_box_transform& t, const float box[4], float roll_deg, float out[4]) {
+  // double arithmetic on float32 boxes, rounded once (as BoxTransform.apply in numpy when roll is 0).
+  // The calibration was fitted on upright faces, so it acts in the face's frame: the detector ran on
+  // the image turned by the nearest quarter turn of the roll (a rotated pass), where the box's sides
+  // swap for 90/270 degrees, and the centre offset (dx * w, dy * h) turns with the roll itself.
+  const double x = box[0], y = box[1];
+  const double r = std::isfinite(roll_deg) ? static_cast<double>(roll_deg) : 0.0;
+  const long quarter = std::lround(r / 90.0);
+  const bool swap = (quarter % 2) != 0;
+  const double w = swap ? box[3] : box[2], h = swap ? box[2] : box[3];  // in the face's frame
+  const double ox = static_cast<double>(t.dx) * w, oy = static_cast<double>(t.dy) * h;
+  double cx = x + box[2] / 2.0, cy = y + box[3] / 2.0;
+  if (r == 0.0) {
+    cx += ox;
+    cy += oy;
+  } else {
+    const double th = r * kPi / 180.0, cs = std::cos(th), sn = std::sin(th);
+    cx += cs * ox - sn * oy;
+    cy += sn * ox + cs * oy;
+  }
   const double nw = w * static_cast<double>(t.sw), nh = h * static_cast<double>(t.sh);
   out[0] = static_cast<float>(cx - nw / 2);
   out[1] = static_cast<float>(cy - nh / 2);
@@ -299,8 +314,8 @@ void Landmarker::process_image(const fk_image& image, const fk_detections* detec
   std::vector<float> boxes(static_cast<std::size_t>(4) * n), rotations(static_cast<std::size_t>(n));
   std::vector<int> passes(static_cast<std::size_t>(n), 1);
   for (int i = 0; i < n; ++i) {
-    apply_box_transform(*transform, dets[i].box, boxes.data() + 4 * i);
     rotations[i] = detection_roll(dets[i]);
+    apply_box_transform(*transform, dets[i].box, rotations[i], boxes.data() + 4 * i);
   }
   crop(image, boxes.data(), rotations.data(), n, false);
   infer(n, out.landmarks, out.scores);
@@ -365,8 +380,8 @@ void Landmarker::process_video(const fk_image& image, const fk_detections* detec
     out.detector_ran = ran ? 1 : 0;
     if (found > 0) {
       float box[4];
-      apply_box_transform(*transform, dets[0].box, box);
       float roll = detection_roll(dets[0]);
+      apply_box_transform(*transform, dets[0].box, roll, box);
       int passes = 1;
       if (crop(image, box, &roll, 1, true)) {
         infer(1, lm, sc);

@@ -29,8 +29,10 @@ struct Card {
 Card parse_card(const char* json_text);
 void card_info(const Card& card, fk_landmarker_info& out);
 
-// Detector box -> landmark box (python/facekd/detectors.py BoxTransform.apply).
-void apply_box_transform(const fk_box_transform& t, const float box[4], float out[4]);
+// Detector box -> landmark box (python/facekd/detectors.py BoxTransform.apply at roll 0), in the frame
+// of a face whose eye roll is roll_deg: sides swapped for a quarter turn, the centre offset turned by
+// the roll. The result is the crop box convention: centre in the image, width/height in the face frame.
+void apply_box_transform(const fk_box_transform& t, const float box[4], float roll_deg, float out[4]);
 // Roll of a detection's eye keypoints (0 without two keypoints).
 float detection_roll(const fk_detection& d);
 // a - b wrapped to (-180, 180].

@@ -231,7 +231,9 @@ FK_API void fk_smoother_destroy(fk_smoother* smoother);
 typedef struct fk_landmarker fk_landmarker; /* opaque */
 
 /* Detector box -> landmark box: the centre moves by (dx * w, dy * h), the size scales by (sw, sh)
- * (python/facekd/detectors.py BoxTransform). Identity: {0, 0, 1, 1}. */
+ * (python/facekd/detectors.py BoxTransform). Identity: {0, 0, 1, 1}. The landmarker applies it in the
+ * face's frame: when a detection's eye keypoints give a roll, the sides swap for a roll nearest 90 or
+ * 270 degrees (the detector saw the face in a turned pass) and the offset turns with the roll. */
 typedef struct fk_box_transform {
   float dx, dy, sw, sh;
 } fk_box_transform;
