@@ -276,22 +276,23 @@ def test_weights_load_without_pickle_and_fused_bn_is_the_same_model():
 
 
 def test_export_to_executorch_and_parity_with_eager(tmp_path):
-    """The detector lowers to a .pte (XNNPACK) and runs through facekd's ExecuTorch runner with
-    the same detections as eager at the same canvas."""
+    """The detector lowers to a .pte whose every op is inside XNNPACK (the program stops at the raw
+    head maps) and, decoded on the host, gives the same detections as eager at the same canvas."""
     pytest.importorskip("executorch")
     _need_shared()
-    from facekd.export.executorch import PteModel, lower_to_pte
+    from facekd.export.executorch import PteModel
+    from facekd.models.yunet import decode_heads
 
     det = YuNetDetector("yunet_n")
-    canvas = torch.zeros(1, 3, 256, 320)
-    data, report = lower_to_pte(det.module, canvas, '{"model": "yunet_n"}')
-    assert report.delegate_calls >= 1
+    data, report = det.export_pte(256, 320)
+    assert report.fully_delegated, report.summary()
     (tmp_path / "yunet_n.pte").write_bytes(data)
     pte = PteModel(tmp_path / "yunet_n.pte")
-    assert pte.input_shape == (1, 3, 256, 320) and pte.output_shape == (1, 80 * 21, 15)
+    assert pte.input_shape == (1, 3, 256, 320) and pte.output_shape == (1, 16, 80 * 21)
+    assert pte.card()["output"] == "yunet_heads"
     x = torch.rand(1, 3, 256, 320) * 255
     with torch.no_grad():
-        torch.testing.assert_close(pte(x), det.module(x), atol=2e-3, rtol=1e-3)
+        torch.testing.assert_close(decode_heads(pte(x), 256, 320), det.module(x), atol=2e-3, rtol=1e-3)
     img = _photo(PHOTOS[0])
     via_pte = YuNetDetector("yunet_n", runner=pte).detect(img)
     eager = YuNetDetector("yunet_n", max_side=256)  # the same scale: 1024 x 717 -> 256 x 179 in the canvas
@@ -299,6 +300,22 @@ def test_export_to_executorch_and_parity_with_eager(tmp_path):
     assert len(via_pte) == len(ref) >= 1
     gm, pm = match_boxes(via_pte.boxes, ref.boxes, 0.9)
     assert gm.all() and pm.all()
+    with pytest.raises(FacekdError, match="multiples of 32"):
+        det.export_pte(250, 320)
+
+
+def test_decode_heads_checks_its_input():
+    from facekd.models.yunet import decode_heads
+
+    with pytest.raises(FacekdError, match=r"\[N, 16, A\]"):
+        decode_heads(torch.zeros(1, 15, 21), 32, 32)
+    with pytest.raises(FacekdError, match="locations"):
+        decode_heads(torch.zeros(1, 16, 20), 32, 32)
+    rows = decode_heads(torch.zeros(1, 16, 21), 32, 32)  # 4x4 + 2x2 + 1x1 locations
+    assert rows.shape == (1, 21, 15)
+    # zero logits: score sqrt(0.5 * 0.5); location (col 1, row 0) of stride 8: centre (8, 0), size 8
+    np.testing.assert_allclose(rows[0, :, 14].numpy(), 0.5)
+    np.testing.assert_allclose(rows[0, 1, :4].numpy(), [4.0, -4.0, 8.0, 8.0])
 
 
 def test_bench_detector_compares_on_photos(tmp_path, capsys):

@@ -760,14 +760,40 @@ class YuNetDetector:
         return x, r
 
     def raw(self, image: np.ndarray) -> tuple[np.ndarray, float]:
-        """Decoded rows ``[A, 15]`` of one pass (network-input pixels) and the resize factor."""
+        """Decoded rows ``[A, 15]`` of one pass (network-input pixels) and the resize factor. A
+        ``runner`` may return the decoded rows ``[1, A, 15]`` or the raw head maps ``[1, 16, A]``
+        (a program of :meth:`export_pte`), which are decoded here."""
         import torch
+
+        from facekd.models.yunet import HEAD_CHANNELS, ROW, decode_heads
 
         x, r = self._prepare(image)
         with torch.no_grad():
             t = torch.from_numpy(x)
-            y = self._runner(t) if self._runner is not None else self.module(t)
-        return np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y, np.float32)[0], r
+            if self._runner is None:
+                y = self.module(t)
+            else:
+                y = torch.as_tensor(self._runner(t))
+                if y.dim() == 3 and y.shape[1] == HEAD_CHANNELS and y.shape[2] != ROW:
+                    y = decode_heads(y.float(), x.shape[2], x.shape[3])
+        return np.asarray(y.detach().cpu().numpy(), np.float32)[0], r
+
+    def export_pte(self, height: int = 480, width: int = 640) -> tuple[bytes, Any]:
+        """ExecuTorch program (bytes) of this detector for a fixed ``height x width`` canvas
+        (multiples of 32), and its :class:`facekd.export.executorch.DelegationReport`. The program
+        returns the raw head maps, so every op is inside XNNPACK (the decode, threshold and NMS run
+        on the host: ``YuNetDetector(runner=PteModel(data))``)."""
+        import torch
+
+        from facekd.export.executorch import lower_to_pte
+        from facekd.models.yunet import DIVISOR
+
+        if height % DIVISOR or width % DIVISOR or height < DIVISOR or width < DIVISOR:
+            raise FacekdError(f"export_pte: height and width must be positive multiples of {DIVISOR}, "
+                              f"got {height}x{width}")
+        card = json.dumps({"model": self.name, "kind": self.kind, "output": "yunet_heads",
+                           "params": self.params()}, sort_keys=True)
+        return lower_to_pte(self.module.heads_module().eval(), torch.zeros(1, 3, height, width), card)
 
     def _pass(self, img: np.ndarray) -> Detections:
         rows, r = self.raw(img)

@@ -1,5 +1,5 @@
 """Face-detector time on one 640 x 480 photo, one thread: YuNet-n / YuNet-s eager, YuNet-n through
-ExecuTorch (XNNPACK), and the old Haar cascade as the baseline of the same run.
+YuNet-n / YuNet-s through ExecuTorch (XNNPACK, fully delegated), and the old Haar cascade as the baseline of the same run.
 
     pytest tests/benchmarks/test_bench_detector.py --benchmark-enable
 
@@ -41,18 +41,19 @@ def test_bench_detector_eager(benchmark, photo, name):
     assert len(d) >= 1
 
 
-def test_bench_yunet_n_executorch(benchmark, photo, tmp_path):
+@pytest.mark.parametrize("name", ["yunet_n", "yunet_s"])
+def test_bench_yunet_executorch(benchmark, photo, name):
+    """The whole detector (resize, fully delegated XNNPACK program, decode, threshold, NMS)."""
     if not benchmark.enabled:
         pytest.skip("lowering takes minutes: only with --benchmark-enable")
-    import torch
-
     from facekd.detectors import YuNetDetector
-    from facekd.export.executorch import PteModel, lower_to_pte, set_num_threads
+    from facekd.export.executorch import PteModel, set_num_threads
 
-    det = YuNetDetector("yunet_n")
-    data, _ = lower_to_pte(det.module, torch.zeros(1, 3, 480, 640), '{"model": "yunet_n"}')
+    det = YuNetDetector(name)
+    data, report = det.export_pte(480, 640)
+    assert report.fully_delegated, report.summary()
     set_num_threads(1)
-    pte = YuNetDetector("yunet_n", runner=PteModel(data))
+    pte = YuNetDetector(name, runner=PteModel(data))
     pte.detect(photo)
     d = benchmark(pte.detect, photo)
     assert len(d) >= 1

@@ -8,7 +8,8 @@ keypoint regressors. Every tensor name matches the original mmdet module tree, s
 weights (converted to safetensors) load with ``load_state_dict`` (no pickle). The channel widths
 are read from the weights, so the same class builds ``yunet_n`` and ``yunet_s``.
 
-:meth:`YuNet.forward` also decodes (in the graph, so an exported ``.pte`` returns the same thing):
+:meth:`YuNet.forward` also decodes (:func:`decode_heads`; an exported ``.pte`` of :meth:`YuNet.heads_module`
+returns the raw maps and the detector decodes them the same way):
 ``[N, A, 15]`` rows ``(x, y, w, h, kx0, ky0, ..., kx4, ky4, score)`` for every location of the three
 strides (A = H*W/64 + H*W/256 + H*W/1024), in pixels of the network input with pixel ``i``
 covering ``[i, i + 1)``; ``score = sqrt(sigmoid(cls) * sigmoid(obj))``; centre ``(col + dx, row +
@@ -22,6 +23,7 @@ Input: ``[N, 3, H, W]`` float BGR in 0..255 (no normalisation), ``H`` and ``W`` 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Mapping
 
 import torch
@@ -132,15 +134,18 @@ class _Head(nn.Module):
                                              for _ in range(n))
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        rows = []
-        for i, (f, stride) in enumerate(zip(feats, STRIDES)):
+        """Raw head maps ``[N, 16, A]``: per stride the channels (cls, obj, 4 box, 10 keypoint)
+        flattened row-major over the grid, the strides one after the other (no decode)."""
+        maps = []
+        for i, f in enumerate(feats):
             if self.multi_level_share_convs is not None:
                 f = self.multi_level_share_convs[i](f)
-            rows.append(_decode(self.multi_level_cls[i](f), self.multi_level_obj[i](f),
-                                self.multi_level_bbox[i](f), self.multi_level_kps[i](f), stride))
-        return torch.cat(rows, dim=1)
+            maps.append(torch.cat([self.multi_level_cls[i](f), self.multi_level_obj[i](f),
+                                   self.multi_level_bbox[i](f), self.multi_level_kps[i](f)], dim=1).flatten(2))
+        return torch.cat(maps, dim=2)
 
 
+@lru_cache(maxsize=32)
 def _grid(h: int, w: int, repeat: int, dtype: torch.dtype) -> torch.Tensor:
     """``[1, h*w, 2 * repeat]`` (col, row) of every location, row-major, ``repeat`` times: a
     constant for a given size (an exported program carries it as data, not as ops)."""
@@ -151,18 +156,41 @@ def _grid(h: int, w: int, repeat: int, dtype: torch.dtype) -> torch.Tensor:
     return torch.from_numpy(g).unsqueeze(0).to(dtype)
 
 
-def _decode(cls: torch.Tensor, obj: torch.Tensor, bbox: torch.Tensor, kps: torch.Tensor,
-            stride: int) -> torch.Tensor:
-    """Head maps of one stride -> ``[N, h*w, 15]`` decoded rows (row-major over the grid)."""
-    n, _, h, w = cls.shape
+HEAD_CHANNELS = 4 + 2 * NUM_FACE_KEYPOINTS + 2  # cls, obj, 4 box, 10 keypoint regressors
+
+
+def decode_heads(maps: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Raw head maps ``[N, 16, A]`` (:meth:`YuNet.heads`) of an ``height x width`` input ->
+    ``[N, A, 15]`` decoded rows (see the module docstring). The one decode: the eager forward uses
+    it, and so does a ``.pte`` that returns the heads (which keeps the whole graph in XNNPACK)."""
+    if maps.dim() != 3 or maps.shape[1] != HEAD_CHANNELS:
+        raise FacekdError(f"YuNet head maps must be [N, {HEAD_CHANNELS}, A], got {list(maps.shape)}")
+    sizes = [(height // s, width // s) for s in STRIDES]
+    if sum(h * w for h, w in sizes) != maps.shape[2]:
+        raise FacekdError(f"YuNet head maps have {maps.shape[2]} locations; a {height}x{width} input has "
+                          f"{sum(h * w for h, w in sizes)}")
     k = NUM_FACE_KEYPOINTS
-    # one layout change per level: [N, 16, h, w] -> [N, h*w, 16]
-    maps = torch.cat([cls, obj, bbox, kps], dim=1).permute(0, 2, 3, 1).reshape(n, h * w, 4 + 4 + 2 * k - 2)
-    score = torch.sqrt(torch.sigmoid(maps[..., 0:1]) * torch.sigmoid(maps[..., 1:2]))
-    centre = (_grid(h, w, 1, cls.dtype) + maps[..., 2:4]) * stride
-    size = torch.exp(maps[..., 4:6]) * stride
-    points = (_grid(h, w, k, cls.dtype) + maps[..., 6:]) * stride
-    return torch.cat([centre - size / 2, size, points, score], dim=2)
+    rows, start = [], 0
+    for (h, w), stride in zip(sizes, STRIDES):
+        m = maps[:, :, start:start + h * w].transpose(1, 2)  # [N, h*w, 16]
+        start += h * w
+        score = torch.sqrt(torch.sigmoid(m[..., 0:1]) * torch.sigmoid(m[..., 1:2]))
+        centre = (_grid(h, w, 1, m.dtype) + m[..., 2:4]) * stride
+        size = torch.exp(m[..., 4:6]) * stride
+        points = (_grid(h, w, k, m.dtype) + m[..., 6:]) * stride
+        rows.append(torch.cat([centre - size / 2, size, points, score], dim=2))
+    return torch.cat(rows, dim=1)
+
+
+class _Heads(nn.Module):
+    """A YuNet whose forward stops at the raw head maps (what :meth:`YuNet.heads_module` exports)."""
+
+    def __init__(self, net: "YuNet"):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.heads(x)
 
 
 class YuNet(nn.Module):
@@ -181,7 +209,16 @@ class YuNet(nn.Module):
         if x.dim() != 4 or x.shape[1] != 3 or x.shape[2] % DIVISOR or x.shape[3] % DIVISOR:
             raise FacekdError(f"YuNet input must be [N, 3, H, W] with H, W multiples of {DIVISOR}, "
                               f"got {list(x.shape)}")
+        return decode_heads(self.heads(x), x.shape[2], x.shape[3])
+
+    def heads(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw head maps ``[N, 16, A]`` (input as :meth:`forward`; decode with :func:`decode_heads`)."""
         return self.bbox_head(self.neck(self.backbone(x)))
+
+    def heads_module(self) -> nn.Module:
+        """A module (sharing these weights) whose forward is :meth:`heads`: the graph to export, all
+        convolutions, which XNNPACK takes whole; the decode then runs after the program."""
+        return _Heads(self)
 
     @torch.no_grad()
     def fuse_bn(self) -> "YuNet":
