@@ -57,6 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pd.add_argument("--score-thresholds", type=csv_list(float), default=(0.5, 0.6, 0.7, 0.8, 0.9),
                     help="YuNet score thresholds to sweep with --photos (run at the lowest)")
     pd.add_argument("--out", type=Path, default=Path("runs/bench/detector"), help="output folder (--photos)")
+    pd.add_argument("--max-sides", type=csv_list(int), default=None,
+                    help="with --photos: run each YuNet detector at each of these max sides (resize policy), "
+                         "e.g. 640,320 (default: the detector's own)")
+    pd.add_argument("--runtime", choices=("eager", "executorch"), default="eager",
+                    help="with --photos: run YuNet detectors eagerly or as fully delegated ExecuTorch programs "
+                         "(canvas max_side x 3/4 max_side, landscape); the Haar cascade is numpy either way")
     pd.add_argument("--write-configs", action="store_true",
                     help="with --photos: store each bundled detector's calibration and statistics in its JSON")
     pd.add_argument("--calibrate-on", default=None, help="dataset to calibrate the box transform on")
@@ -80,6 +86,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help="upright: one pass; fallback: passes at 90/180/270 when the upright one finds "
                          "nothing; always: all four passes, merged by NMS")
     pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--model", default=None,
+                    help="also run the whole pipeline (this landmark model, e.g. 'default', behind the detector, "
+                         "roll-aware crops and re-crops): NME and misses on the turned faces and on the same "
+                         "faces upright (one thread)")
     pr.add_argument("--limit", type=int, default=None, help="N faces per dataset (spread)")
     pr.add_argument("--out", type=Path, default=Path("runs/bench/rotation"), help="output folder")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -189,8 +199,7 @@ def _compare(args: argparse.Namespace) -> int:
     cal_set = _calibration_set(args) if args.calibrate_on else None
     probe = load_image(photos[0][0])
     rows, results = [], {}
-    for name in args.detectors:
-        det = _make_detector(name)
+    for label, name, det in _compare_detectors(args):
         sweep = ()
         if hasattr(det, "score_threshold"):
             base = det.score_threshold
@@ -211,17 +220,20 @@ def _compare(args: argparse.Namespace) -> int:
                        "unmatched_per_photo": at["unmatched_per_photo"], "unmatched_detections": keep})
         st["s_640x480"] = _time_640x480(det, probe)
         st["params"] = det.params()
+        st["runtime"] = "executorch" if getattr(det, "_runner", None) is not None else "eager"
         st["calibration"] = cal
-        results[name] = st
-        rows.append((name, st))
-        print(f"{name}: recall {st['recall_iou0.5']:.3f} ({st['found']}/{st['faces']}), "
+        results[label] = st
+        rows.append((label, st))
+        print(f"{label}: recall {st['recall_iou0.5']:.3f} ({st['found']}/{st['faces']}), "
               f"{st['unmatched_per_photo']:.2f} unmatched/photo, {1000 * st['s_per_photo_mean']:.1f} ms/photo, "
               f"{1000 * st['s_640x480']:.1f} ms at 640x480")
-        if args.write_configs and name != "dlib":
+        if args.write_configs and name != "dlib" and label == name and st["runtime"] == "eager":
             _update_bundled_config(det, name, cal, st, args)
     args.out.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
-    meta = {"photos": str(args.photos), "threads": 1, "runtime": "eager (torch / numpy)",
+    meta = {"photos": str(args.photos), "threads": 1,
+            "runtime": "YuNet: " + ("ExecuTorch XNNPACK, fully delegated" if args.runtime == "executorch"
+                                    else "eager torch") + "; Haar: numpy",
             "loadavg_1_5_15": [round(v, 2) for v in load], "cpu_count": os.cpu_count()}
     (args.out / "detectors.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n",
                                              encoding="utf-8")
@@ -232,7 +244,7 @@ def _compare(args: argparse.Namespace) -> int:
                   f"{st['unmatched_per_photo']:.2f} | {1000 * st['s_per_photo_mean']:.1f} | "
                   f"{1000 * st['s_640x480']:.1f} | {json.dumps(st['params'])} |")
     md.append("")
-    md.append(f"one thread, eager; load average {meta['loadavg_1_5_15']} on {meta['cpu_count']} cores")
+    md.append(f"one thread, {meta['runtime']}; load average {meta['loadavg_1_5_15']} on {meta['cpu_count']} cores")
     for name, st in rows:
         if st["sweep"]:
             md += ["", f"{name} score-threshold sweep:", "", "| score >= | recall | unmatched / photo |",
@@ -247,6 +259,35 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"wrote {sheet}")
     print(f"wrote {args.out / 'detectors.md'} and {args.out / 'detectors.json'}")
     return 0
+
+
+def _compare_detectors(args: argparse.Namespace):
+    """(label, name, detector) of each --detectors entry, at each --max-sides for YuNet, as an
+    ExecuTorch program with --runtime executorch."""
+    for name in args.detectors:
+        det = _make_detector(name)
+        if not hasattr(det, "max_side"):  # Haar, dlib: one row, their own runtime
+            yield name, name, det
+            continue
+        for side in (args.max_sides or (None,)):
+            d = det if side is None else _make_detector(name)
+            if side is not None:
+                if side < 32:
+                    raise FacekdError(f"--max-sides: {side} is below 32")
+                d.max_side = int(side)
+            if args.runtime == "executorch":
+                from facekd.detectors import YuNetDetector
+                from facekd.export.executorch import PteModel, set_num_threads
+
+                w = -(-d.max_side // 32) * 32
+                h = -(-(3 * d.max_side // 4) // 32) * 32
+                data, report = d.export_pte(h, w)
+                if not report.fully_delegated:
+                    raise FacekdError(f"{name}: the exported detector is not fully delegated: {report.summary()}")
+                set_num_threads(1)
+                d = YuNetDetector(name, runner=PteModel(data), box_transform=d.box_transform,
+                                  score_threshold=d.score_threshold, max_side=d.max_side)
+            yield (name if side is None else f"{name}@{side}"), name, d
 
 
 def _unmatched_sheet(unmatched, path: Path, name: str):
@@ -345,9 +386,55 @@ def _rotation(args: argparse.Namespace) -> int:
                  else "-" for b in bins]
         md.append(f"| {Path(st['data']).parent.name}/{Path(st['data']).name} | +-{st['max_angle']:g} | "
                   f"{st['strategy']} | " + " | ".join(cells) + " |")
+    if args.model is not None:
+        pipe = _rotation_pipeline(args, datasets)
+        meta["model"] = args.model
+        (args.out / "rotation.json").write_text(
+            json.dumps({"meta": meta, "results": results, "pipeline": pipe}, indent=1) + "\n", encoding="utf-8")
+        md += ["", f"pipeline (detector {args.detector}, model {args.model}, roll re-crops): NME of the found faces, "
+               "and of the faces found both turned and upright, whose ratio is turned / upright:", "",
+               "| set | angles | strategy | faces | missed | miss rate | NME | FR@0.1 | NME (both) | "
+               "NME upright (both) | ratio | ms / image |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for st in pipe:
+            md.append(f"| {Path(st['data']).parent.name}/{Path(st['data']).name} | +-{st['max_angle']:g} | "
+                      f"{st['strategy']} | {st['faces']} | {st['missed']} | {100 * st['miss_rate']:.1f} % | "
+                      f"{_pct(st['nme'])} | {_pct(st['fr'])} | {_pct(st.get('nme_both'))} | "
+                      f"{_pct(st.get('nme_upright_both'))} | "
+                      f"{'-' if st.get('ratio') is None else format(st['ratio'], '.3f')} | {st['ms_per_image']:.0f} |")
     (args.out / "rotation.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
     return 0
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f} %"
+
+
+def _rotation_pipeline(args: argparse.Namespace, datasets) -> list[dict[str, Any]]:
+    """Whole-pipeline NME on the turned faces and on the same faces upright (angle 0, same canvas)."""
+    from facekd.api import Landmarker
+    from facekd.data.rotated import RotatedFaces
+    from facekd.detectors import load_detector
+    from facekd.engine.evaluator import evaluate_pipeline, pipeline_summary
+
+    rows = []
+    for strategy in args.strategies:
+        kw = {} if strategy == "upright" else {"rotations": (90, 180, 270), "rotate": strategy}
+        lm = Landmarker(args.model, threads=1, detector=load_detector(args.detector, **kw))
+        for name, ds in datasets:
+            up = evaluate_pipeline(lm, RotatedFaces(ds, max_angle=0.0, seed=args.seed), progress=not args.quiet,
+                                   desc=f"pipeline upright {strategy} {Path(name).name}")
+            rows.append({"data": name, "max_angle": 0.0, "strategy": strategy, **pipeline_summary(up)})
+            for max_angle in args.max_angles:
+                res = evaluate_pipeline(lm, RotatedFaces(ds, max_angle=max_angle, seed=args.seed),
+                                        progress=not args.quiet,
+                                        desc=f"pipeline +-{max_angle:g} {strategy} {Path(name).name}")
+                st = pipeline_summary(res, up)
+                st.update({"data": name, "max_angle": max_angle, "strategy": strategy, "seed": args.seed})
+                rows.append(st)
+                print(json.dumps({k: st[k] for k in ("data", "max_angle", "strategy", "faces", "missed", "nme",
+                                                       "ratio")}))
+    return rows
 
 
 def _write_config(args, det, cal: dict, rec: dict) -> None:

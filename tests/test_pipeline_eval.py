@@ -1,0 +1,71 @@
+"""The whole-image pipeline evaluation (facekd.engine.evaluator.evaluate_pipeline) behind
+`facekd bench rotation --model`: the bundled detector and model on real faces, upright and turned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facekd.errors import FacekdError
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+HELEN = SHARED / "data" / "helen_afw" / "val"
+
+
+def _need_shared():
+    if not HELEN.is_dir():
+        pytest.skip("../shared/data/helen_afw not found")
+
+
+@pytest.fixture(scope="module")
+def faces():
+    _need_shared()
+    from facekd.data import load_dataset
+
+    ds = load_dataset(HELEN)
+    return ds.select([0, len(ds) // 2, len(ds) - 1])
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    from facekd.api import Landmarker, default_model_path
+    from facekd.detectors import load_detector
+
+    if default_model_path() is None:
+        pytest.skip("the default model asset is not bundled")
+    return Landmarker("default", threads=1, detector=load_detector("yunet_s", rotations=(90, 180, 270)))
+
+
+def test_pipeline_on_upright_and_turned_faces(faces, landmarker):
+    from facekd.data.rotated import RotatedFaces
+    from facekd.engine.evaluator import evaluate_pipeline, pipeline_summary
+
+    up = evaluate_pipeline(landmarker, RotatedFaces(faces, max_angle=0.0), progress=False)
+    assert np.isfinite(up["nme"]).all() and (up["nme"] < 0.10).all(), up["nme"]
+    assert (up["faces"] >= 1).all() and (np.abs(up["rotation"]) < 20).all()
+    turned = RotatedFaces(faces, max_angle=90.0, seed=3)
+    res = evaluate_pipeline(landmarker, turned, progress=False)
+    np.testing.assert_allclose(res["angle"], turned.angles)
+    s = pipeline_summary(res, up)
+    assert s["faces"] == 3 and s["missed"] == 0 and s["both"] == 3
+    # the roll the landmarker used follows the turn (crop roll = eye-line angle; the set turns
+    # counter-clockwise on screen, i.e. by -angle in image coordinates)
+    err = (res["rotation"] - (-turned.angles) - up["rotation"] + 180) % 360 - 180
+    assert np.abs(err).max() < 10, (res["rotation"], turned.angles)
+    assert s["ratio"] < 1.5 and s["nme"] < 0.10
+
+
+def test_a_face_nobody_finds_is_a_miss(landmarker):
+    from facekd.engine.evaluator import evaluate_pipeline, pipeline_summary
+
+    blank = [{"image": np.full((200, 200, 3), 128, np.uint8),
+              "landmarks": np.random.default_rng(0).uniform(60, 140, (68, 2)).astype(np.float32),
+              "visible": np.ones(68, bool), "meta": {"angle": 10.0}}]
+    res = evaluate_pipeline(landmarker, blank, progress=False)
+    assert np.isnan(res["nme"][0]) and res["faces"][0] == 0 and res["angle"][0] == 10.0
+    s = pipeline_summary(res)
+    assert s["missed"] == 1 and s["miss_rate"] == 1.0 and s["nme"] is None
+    with pytest.raises(FacekdError, match="empty"):
+        evaluate_pipeline(landmarker, [], progress=False)
