@@ -335,6 +335,28 @@ def test_bench_detector_compares_on_photos(tmp_path, capsys):
     assert "| yunet_s |" in (tmp_path / "detectors.md").read_text()
 
 
+def test_bench_detector_executorch_rows_beside_haar(tmp_path, capsys):
+    """--runtime executorch runs each YuNet at each --max-sides as a fully delegated program; the
+    Haar cascade in the same list stays one numpy row."""
+    pytest.importorskip("executorch")
+    _need_shared()
+    import json
+
+    from facekd.cli import main
+
+    rc = main(["bench", "detector", "--photos", str(AFW), "--detectors", "yunet_n,haar_frontalface",
+               "--max-sides", "160", "--runtime", "executorch", "--limit", "1", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    res = json.loads((tmp_path / "detectors.json").read_text())["results"]
+    assert set(res) == {"yunet_n@160", "haar_frontalface"}
+    assert res["yunet_n@160"]["runtime"] == "executorch" and res["yunet_n@160"]["params"]["max_side"] == 160
+    assert res["haar_frontalface"]["runtime"] == "eager"
+    capsys.readouterr()
+    assert main(["bench", "detector", "--photos", str(AFW), "--detectors", "yunet_n", "--max-sides", "16",
+                 "--limit", "1", "--out", str(tmp_path), "--quiet"]) != 0
+    assert "below 32" in capsys.readouterr().err
+
+
 def test_bench_detector_bad_photo_folder(tmp_path, capsys):
     from facekd.cli import main
 

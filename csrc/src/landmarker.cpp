@@ -211,8 +211,12 @@ void Landmarker::track_box(const float* pts, float box[4], float* roll_out) cons
   box[3] = ub[3];
 }
 
-void Landmarker::recrop(const fk_image& image, const float* boxes, float* rotations, int n, float* landmarks,
+void Landmarker::recrop(const fk_image& image, float* boxes, float* rotations, int n, float* landmarks,
                         float* scores, int* passes) {
+  // A face whose predicted eyes disagree with the crop's roll is cropped again around its predicted
+  // points: their tight box in the face's frame and their eye roll (what the tracker does from frame
+  // to frame). The detector box of a turned face is an axis-aligned box around it, too loose for an
+  // upright crop; the points fix the box as well as the roll.
   if (options_.recrop_degrees < 0 || options_.max_recrops == 0) return;
   const int k = card_.num_keypoints;
   std::vector<int> redo;
@@ -224,20 +228,24 @@ void Landmarker::recrop(const fk_image& image, const float* boxes, float* rotati
     for (int i = 0; i < n; ++i) {
       const float predicted = eye_roll(landmarks + 2 * k * i);
       if (std::fabs(angle_difference(predicted, rotations[i])) > options_.recrop_degrees) {
+        float box[4], roll = 0.0f;
+        track_box(landmarks + 2 * k * i, box, &roll);
+        if (!(box[2] > 0.0f && box[3] > 0.0f)) continue;  // degenerate points: keep the first crop
         redo.push_back(i);
-        b.insert(b.end(), boxes + 4 * i, boxes + 4 * i + 4);
-        r.push_back(predicted);
+        b.insert(b.end(), box, box + 4);
+        r.push_back(roll);
       }
     }
     if (redo.empty()) return;
     const int m = static_cast<int>(redo.size());
     lm.resize(static_cast<std::size_t>(2) * k * m);
     sc.resize(static_cast<std::size_t>(k) * m);
-    crop(image, b.data(), r.data(), m, false);  // same boxes as the first pass: they crop
+    if (!crop(image, b.data(), r.data(), m, true)) return;  // a box off the image: keep what we have
     infer(m, lm.data(), sc.data());
     for (int j = 0; j < m; ++j) {
       const int i = redo[j];
       rotations[i] = r[j];
+      std::copy(b.begin() + 4 * j, b.begin() + 4 * (j + 1), boxes + 4 * i);
       std::copy(lm.begin() + 2 * k * j, lm.begin() + 2 * k * (j + 1), landmarks + 2 * k * i);
       std::copy(sc.begin() + k * j, sc.begin() + k * (j + 1), scores + k * i);
       passes[i] += 1;

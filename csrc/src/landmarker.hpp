@@ -62,8 +62,9 @@ class Landmarker {
   // Model call + decode for the n crops in crops_.
   void infer(int n, float* landmarks, float* scores);
   float eye_roll(const float* landmarks) const;
-  // Roll re-crop loop for faces [0, n) (boxes fixed, rotations updated in place).
-  void recrop(const fk_image& image, const float* boxes, float* rotations, int n, float* landmarks,
+  // Roll re-crop loop for faces [0, n): a re-cropped face gets the box and roll of its predicted points
+  // (boxes and rotations updated in place).
+  void recrop(const fk_image& image, float* boxes, float* rotations, int n, float* landmarks,
               float* scores, int* passes);
   int detections_from(const fk_image& image, const fk_detections* given, std::vector<fk_detection>& dets,
                       const fk_box_transform** transform, bool* ran);

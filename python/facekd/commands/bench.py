@@ -264,9 +264,11 @@ def _compare(args: argparse.Namespace) -> int:
 def _compare_detectors(args: argparse.Namespace):
     """(label, name, detector) of each --detectors entry, at each --max-sides for YuNet, as an
     ExecuTorch program with --runtime executorch."""
+    from facekd.detectors import YuNetDetector
+
     for name in args.detectors:
         det = _make_detector(name)
-        if not hasattr(det, "max_side"):  # Haar, dlib: one row, their own runtime
+        if not isinstance(det, YuNetDetector):  # Haar, dlib: one row, their own runtime
             yield name, name, det
             continue
         for side in (args.max_sides or (None,)):
@@ -276,7 +278,6 @@ def _compare_detectors(args: argparse.Namespace):
                     raise FacekdError(f"--max-sides: {side} is below 32")
                 d.max_side = int(side)
             if args.runtime == "executorch":
-                from facekd.detectors import YuNetDetector
                 from facekd.export.executorch import PteModel, set_num_threads
 
                 w = -(-d.max_side // 32) * 32
