@@ -211,6 +211,59 @@ def test_rotated_passes_find_turned_faces_and_map_keypoints_back():
         YuNetDetector("yunet_n", rotations=(45,))
 
 
+class _FixedRows:
+    """A YuNet runner that returns fixed decoded rows (x, y, w, h, 10 keypoints, score) on a 64 x 64
+    canvas, and counts its calls (one per pass)."""
+
+    input_shape = (1, 3, 64, 64)
+
+    def __init__(self, boxes_scores):
+        rows = np.zeros((len(boxes_scores), 15), np.float32)
+        for i, ((x, y, w, h), sc) in enumerate(boxes_scores):
+            rows[i, :4] = (x, y, w, h)
+            rows[i, 4:14] = np.tile([x + w / 2, y + h / 2], 5)
+            rows[i, 14] = sc
+        self.rows, self.calls = torch.from_numpy(rows)[None], 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return self.rows
+
+
+def test_fallback_threshold_counts_weak_faces_only_on_an_image_without_a_strong_one():
+    img = np.zeros((64, 64, 3), np.uint8)
+    weak_and_weaker = [((4, 4, 20, 20), 0.75), ((36, 36, 20, 20), 0.6)]
+    strong_and_weak = [((4, 4, 20, 20), 0.9), ((36, 36, 20, 20), 0.75)]
+    plain = YuNetDetector("yunet_n", runner=_FixedRows(weak_and_weaker), box_transform=None)
+    assert len(plain.detect(img)) == 0
+    r = _FixedRows(weak_and_weaker)
+    d = YuNetDetector("yunet_n", runner=r, box_transform=None, fallback_threshold=0.7).detect(img)
+    np.testing.assert_allclose(d.scores, [0.75])
+    r = _FixedRows(strong_and_weak)
+    d = YuNetDetector("yunet_n", runner=r, box_transform=None, fallback_threshold=0.7).detect(img)
+    np.testing.assert_allclose(d.scores, [0.9])  # a strong face keeps the weak one out
+    # rotated fallback passes run only when no pass has a strong face, at the fallback threshold
+    r = _FixedRows(strong_and_weak)
+    YuNetDetector("yunet_n", runner=r, box_transform=None, rotations=(90, 180, 270),
+                  fallback_threshold=0.7).detect(img)
+    assert r.calls == 1
+    r = _FixedRows(weak_and_weaker)
+    d = YuNetDetector("yunet_n", runner=r, box_transform=None, rotations=(90, 180, 270),
+                      fallback_threshold=0.7).detect(img)
+    assert r.calls == 4 and (d.scores >= 0.7).all() and len(d) >= 1
+    with pytest.raises(FacekdError, match="fallback_threshold"):
+        YuNetDetector("yunet_n", fallback_threshold=1.5)
+
+
+def test_the_pipeline_detector_has_rotated_fallback_passes():
+    from facekd.detectors import DEFAULT_FALLBACK_THRESHOLD, default_detector
+
+    det = default_detector()
+    assert det.rotations == (90, 180, 270) and det.rotate == "fallback"
+    assert det.fallback_threshold == DEFAULT_FALLBACK_THRESHOLD < det.score_threshold
+    assert load_detector("yunet_s").fallback_threshold is None and load_detector("yunet_s").rotations == ()
+
+
 def test_rotated_faces_set_is_seeded_and_points_follow_the_image():
     _need_shared()
     from facekd.data import load_dataset

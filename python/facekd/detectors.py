@@ -683,7 +683,10 @@ class YuNetDetector:
     ``rotations``: extra passes on the image turned by these face angles (degrees, 90/180/270,
     counter-clockwise): with ``rotate="fallback"`` they run only when the upright pass finds no
     face, with ``"always"`` always; detections of all passes are merged by NMS (an upright YuNet
-    finds faces rolled up to about +-45 degrees, see docs/results.md). ``runner``: a callable
+    finds faces rolled up to about +-45 degrees, see docs/results.md). ``fallback_threshold``
+    (e.g. 0.7; None: off): on an image where no pass has a detection at ``score_threshold``, the
+    detections down to this score count (turned and small faces score lower; one strong face in
+    the image keeps its weak neighbours out). ``runner``: a callable
     ``[1, 3, H, W] float tensor -> [1, A, 15]`` (e.g. :class:`facekd.export.executorch.PteModel`
     of an exported detector) used instead of the eager module.
     """
@@ -694,6 +697,7 @@ class YuNetDetector:
     def __init__(self, name: str = DEFAULT_DETECTOR, *, score_threshold: float | None = None,
                  nms_threshold: float | None = None, max_side: int | None = None, top_k: int | None = None,
                  rotations: Sequence[int] = (), rotate: str = "fallback",
+                 fallback_threshold: float | None = None,
                  box_transform: "BoxTransform | None | str" = "bundled", runner=None,
                  config: Mapping[str, Any] | None = None):
         cfg = dict(config) if config is not None else _bundled_config(f"{name}.json")
@@ -719,6 +723,9 @@ class YuNetDetector:
         if rotate not in ("fallback", "always"):
             raise FacekdError(f"rotate must be 'fallback' or 'always', got {rotate!r}")
         self.rotations, self.rotate = tuple(dict.fromkeys(rots)), rotate
+        if fallback_threshold is not None and not 0.0 <= float(fallback_threshold) <= 1.0:
+            raise FacekdError(f"fallback_threshold must be in [0, 1], got {fallback_threshold}")
+        self.fallback_threshold = None if fallback_threshold is None else float(fallback_threshold)
         self.box_transform = _resolve_box_transform(box_transform, cfg)
         self.config = cfg
         self.weights = cfg["weights"]
@@ -727,8 +734,13 @@ class YuNetDetector:
         self.canvas = None if runner is None else tuple(int(v) for v in runner.input_shape[2:])
 
     def params(self) -> dict[str, Any]:
-        return {"score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
-                "max_side": self.max_side, "top_k": self.top_k}
+        p = {"score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
+             "max_side": self.max_side, "top_k": self.top_k}
+        if self.rotations:
+            p.update({"rotations": list(self.rotations), "rotate": self.rotate})
+        if self.fallback_threshold is not None:
+            p["fallback_threshold"] = self.fallback_threshold
+        return p
 
     @property
     def module(self):
@@ -795,9 +807,9 @@ class YuNetDetector:
                            "params": self.params()}, sort_keys=True)
         return lower_to_pte(self.module.heads_module().eval(), torch.zeros(1, 3, height, width), card)
 
-    def _pass(self, img: np.ndarray) -> Detections:
+    def _pass(self, img: np.ndarray, threshold: float) -> Detections:
         rows, r = self.raw(img)
-        rows = rows[rows[:, 14] >= self.score_threshold]
+        rows = rows[rows[:, 14] >= threshold]
         if len(rows) == 0:
             return Detections.empty(self.num_keypoints)
         keep = nms(rows[:, :4], rows[:, 14], self.nms_threshold, self.top_k)
@@ -812,11 +824,13 @@ class YuNetDetector:
     def detect(self, image: np.ndarray) -> Detections:
         img = _rgb_image(image, "detector")
         H, W = img.shape[:2]
-        found = [self._pass(img)]
-        if self.rotations and (self.rotate == "always" or len(found[0]) == 0):
+        strong = self.score_threshold
+        low = strong if self.fallback_threshold is None else min(strong, self.fallback_threshold)
+        found = [self._pass(img, low)]
+        if self.rotations and (self.rotate == "always" or not (found[0].scores >= strong).any()):
             for rot in self.rotations:
                 k = (-rot // 90) % 4              # np.rot90 turns counter-clockwise
-                d = self._pass(np.ascontiguousarray(np.rot90(img, k)))
+                d = self._pass(np.ascontiguousarray(np.rot90(img, k)), low)
                 if len(d) == 0:
                     continue
                 b = d.boxes
@@ -825,11 +839,13 @@ class YuNetDetector:
                 found.append(Detections(np.concatenate([lo, hi - lo], 1).astype(np.float32), d.scores,
                                         _unrotate_points(d.keypoints, k, H, W).astype(np.float32),
                                         np.full(len(d), rot, np.float32)))
-            if len(found) > 1:
-                all_ = Detections(*(np.concatenate([getattr(f, a) for f in found])
-                                    for a in ("boxes", "scores", "keypoints", "rotation")))
-                found = [all_.take(nms(all_.boxes, all_.scores, self.nms_threshold))]
         d = found[0]
+        if len(found) > 1:
+            all_ = Detections(*(np.concatenate([getattr(f, a) for f in found])
+                                for a in ("boxes", "scores", "keypoints", "rotation")))
+            d = all_.take(nms(all_.boxes, all_.scores, self.nms_threshold))
+        if low < strong and (d.scores >= strong).any():  # weak rows only count on an image without a strong one
+            d = d.take(np.flatnonzero(d.scores >= strong))
         order = np.argsort(-(d.boxes[:, 2] * d.boxes[:, 3]), kind="stable")  # largest first
         return d.take(order)
 
@@ -870,13 +886,21 @@ def load_detector(name: str = DEFAULT_DETECTOR, **kw):
 
 def default_detector():
     """The default detector (:data:`DEFAULT_DETECTOR`, YuNet-s) with its calibrated box
-    transform (cached)."""
+    transform, rotated fallback passes and the fallback threshold (cached)."""
     return _default_detector()
+
+
+#: The full-image pipeline's detector settings (``default_detector``): passes at 90/180/270 degrees
+#: when the upright pass finds nothing, and detections down to 0.7 on such an image (docs/results,
+#: "Turned faces"). ``load_detector(name)`` gives the plain detector.
+DEFAULT_ROTATIONS = (90, 180, 270)
+DEFAULT_FALLBACK_THRESHOLD = 0.7
 
 
 @lru_cache(maxsize=1)
 def _default_detector():
-    return YuNetDetector(DEFAULT_DETECTOR)
+    return YuNetDetector(DEFAULT_DETECTOR, rotations=DEFAULT_ROTATIONS, rotate="fallback",
+                         fallback_threshold=DEFAULT_FALLBACK_THRESHOLD)
 
 
 def detections_to_landmark_boxes(detector, boxes) -> np.ndarray:

@@ -85,6 +85,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--strategies", type=csv_list(str), default=("upright", "fallback", "always"),
                     help="upright: one pass; fallback: passes at 90/180/270 when the upright one finds "
                          "nothing; always: all four passes, merged by NMS")
+    pr.add_argument("--fallback-threshold", type=float, default=None,
+                    help="YuNet fallback_threshold: on an image without a detection at the score threshold, "
+                         "detections down to this score count (the default pipeline detector uses 0.7)")
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--model", default=None,
                     help="also run the whole pipeline (this landmark model, e.g. 'default', behind the detector, "
@@ -356,8 +359,7 @@ def _rotation(args: argparse.Namespace) -> int:
     results = []
     for max_angle in args.max_angles:
         for strategy in args.strategies:
-            kw = {} if strategy == "upright" else {"rotations": (90, 180, 270), "rotate": strategy}
-            det = load_detector(args.detector, **kw)
+            det = load_detector(args.detector, **_rotation_kw(args, strategy))
             for name, ds in datasets:
                 st = rotation_stats(det, RotatedFaces(ds, max_angle=max_angle, seed=args.seed),
                                     progress=not args.quiet, desc=f"+-{max_angle:g} {strategy} {Path(name).name}")
@@ -367,7 +369,7 @@ def _rotation(args: argparse.Namespace) -> int:
                                                        "found_centre", "missed_iou", "roll_error_median_deg",
                                                        "s_per_image_mean")}))
     args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"detector": args.detector, "threads": 1, "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()]}
+    meta = {"detector": args.detector, "fallback_threshold": args.fallback_threshold, "threads": 1, "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()]}
     (args.out / "rotation.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n",
                                             encoding="utf-8")
     md = ["| set | angles | strategy | faces | found (IoU >= 0.5) | missed | found (centre) | "
@@ -407,6 +409,13 @@ def _rotation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotation_kw(args: argparse.Namespace, strategy: str) -> dict[str, Any]:
+    kw: dict[str, Any] = {} if strategy == "upright" else {"rotations": (90, 180, 270), "rotate": strategy}
+    if args.fallback_threshold is not None:
+        kw["fallback_threshold"] = args.fallback_threshold
+    return kw
+
+
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f} %"
 
@@ -420,8 +429,7 @@ def _rotation_pipeline(args: argparse.Namespace, datasets) -> list[dict[str, Any
 
     rows = []
     for strategy in args.strategies:
-        kw = {} if strategy == "upright" else {"rotations": (90, 180, 270), "rotate": strategy}
-        lm = Landmarker(args.model, threads=1, detector=load_detector(args.detector, **kw))
+        lm = Landmarker(args.model, threads=1, detector=load_detector(args.detector, **_rotation_kw(args, strategy)))
         for name, ds in datasets:
             up = evaluate_pipeline(lm, RotatedFaces(ds, max_angle=0.0, seed=args.seed), progress=not args.quiet,
                                    desc=f"pipeline upright {strategy} {Path(name).name}")
