@@ -221,6 +221,7 @@ void Landmarker::recrop(const fk_image& image, float* boxes, float* rotations, i
   const int k = card_.num_keypoints;
   std::vector<int> redo;
   std::vector<float> b, r, lm, sc;
+  const std::vector<float> first(boxes, boxes + static_cast<std::size_t>(4) * n);
   for (int round = 0; round < options_.max_recrops; ++round) {
     redo.clear();
     b.clear();
@@ -230,7 +231,18 @@ void Landmarker::recrop(const fk_image& image, float* boxes, float* rotations, i
       if (std::fabs(angle_difference(predicted, rotations[i])) > options_.recrop_degrees) {
         float box[4], roll = 0.0f;
         track_box(landmarks + 2 * k * i, box, &roll);
-        if (!(box[2] > 0.0f && box[3] > 0.0f)) continue;  // degenerate points: keep the first crop
+        // Points that do not look like a face in the first box (an untrained model, a miss) keep the
+        // box and take only the roll: the point box must sit near its centre at 0.6-1.6x its size.
+        const float* old = first.data() + 4 * i;
+        const double ocx = old[0] + 0.5 * old[2], ocy = old[1] + 0.5 * old[3];
+        const double cx = box[0] + 0.5 * box[2], cy = box[1] + 0.5 * box[3];
+        const double oside = std::max(old[2], old[3]), side = std::max(box[2], box[3]);
+        const bool plausible = box[2] > 0.0f && box[3] > 0.0f && std::fabs(cx - ocx) <= 0.25 * oside &&
+                               std::fabs(cy - ocy) <= 0.25 * oside && side >= 0.6 * oside && side <= 1.6 * oside;
+        if (!plausible) {
+          std::copy(boxes + 4 * i, boxes + 4 * i + 4, box);
+          roll = predicted;
+        }
         redo.push_back(i);
         b.insert(b.end(), box, box + 4);
         r.push_back(roll);
