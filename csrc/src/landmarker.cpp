@@ -29,15 +29,8 @@ void apply_box_transform(const fk_box_transform& t, const float box[4], float ro
   const bool swap = (quarter % 2) != 0;
   const double w = swap ? box[3] : box[2], h = swap ? box[2] : box[3];  // in the face's frame
   const double ox = static_cast<double>(t.dx) * w, oy = static_cast<double>(t.dy) * h;
-  double cx = x + box[2] / 2.0, cy = y + box[3] / 2.0;
-  if (r == 0.0) {
-    cx += ox;
-    cy += oy;
-  } else {
-    const double th = r * kPi / 180.0, cs = std::cos(th), sn = std::sin(th);
-    cx += cs * ox - sn * oy;
-    cy += sn * ox + cs * oy;
-  }
+  const double th = r * kPi / 180.0, cs = std::cos(th), sn = std::sin(th);  // exactly 1, 0 at roll 0
+  const double cx = x + box[2] / 2.0 + (cs * ox - sn * oy), cy = y + box[3] / 2.0 + (sn * ox + cs * oy);
   const double nw = w * static_cast<double>(t.sw), nh = h * static_cast<double>(t.sh);
   out[0] = static_cast<float>(cx - nw / 2);
   out[1] = static_cast<float>(cy - nh / 2);

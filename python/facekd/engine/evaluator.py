@@ -293,6 +293,7 @@ def evaluate_pipeline(landmarker, dataset, *, norm: str = "interocular", progres
     from tqdm import tqdm
 
     from facekd.data.base import box_from_points
+    from facekd.detectors import match_detection
 
     n = len(dataset)
     if n == 0:
@@ -309,20 +310,10 @@ def evaluate_pipeline(landmarker, dataset, *, norm: str = "interocular", progres
         faces = landmarker.detect(it["image"])
         out["seconds"][i] = time.perf_counter() - t0
         out["faces"][i] = len(faces)
-        best, best_iou = None, -1.0
-        for f in faces:
-            b = box_from_points(f.landmarks)
-            cx, cy = b[0] + b[2] / 2, b[1] + b[3] / 2
-            if not (g[0] <= cx <= g[0] + g[2] and g[1] <= cy <= g[1] + g[3]):
-                continue
-            x0, y0 = max(b[0], g[0]), max(b[1], g[1])
-            x1, y1 = min(b[0] + b[2], g[0] + g[2]), min(b[1] + b[3], g[1] + g[3])
-            inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-            iou = inter / (b[2] * b[3] + g[2] * g[3] - inter)
-            if iou > best_iou:
-                best, best_iou = f, iou
-        if best is None:
+        j = match_detection(np.stack([box_from_points(f.landmarks) for f in faces]), g) if faces else None
+        if j is None:
             continue
+        best = faces[j]
         vis = it.get("visible")
         out["nme"][i] = float(nme(best.landmarks[None].astype(np.float32), gt[None], scheme, norm=norm,
                                   visible=None if vis is None else np.asarray(vis)[None])[0])
