@@ -46,7 +46,7 @@ def untrained_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def untrained(untrained_dir):
     # roll re-crops off: these tests check one pass (tests/test_landmarker_roll.py covers re-crops)
-    return Landmarker(untrained_dir, recrop_degrees=-1)
+    return Landmarker(untrained_dir, recrop_degrees=-1, turn_threshold=0)  # an untrained model scores low
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +224,50 @@ def test_detector_calibration_acts_in_the_face_frame(oracle):
         assert abs((f.rotation - roll + 180) % 360 - 180) < 1e-3
         np.testing.assert_allclose([f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2], centre, atol=1e-3)
         np.testing.assert_allclose(f.box[2:], size, atol=1e-3)
+
+
+class OrientTemplate(TemplateModel):
+    """The template, with heatmap peaks 0.9 when the crop's top quarter is brighter than its bottom
+    quarter (the crop is 'upright' for a bright patch) and ``low`` otherwise."""
+
+    def __init__(self, codec, points_crop, low: float = 0.2):
+        super().__init__(codec, points_crop)
+        self.low = low
+
+    def forward(self, x):
+        out = super().forward(x)
+        q = x.shape[2] // 4
+        up = x[:, :, :q].mean(dim=(1, 2, 3)) > x[:, :, -q:].mean(dim=(1, 2, 3)) + 0.5
+        return out * torch.where(up, 0.9, self.low)[:, None, None, None]
+
+
+@pytest.mark.parametrize("patch,threshold,rotation,calls", [
+    ("below", None, 180.0, 2),  # a low first fit, the 180-degree crop fits: kept turned (C default threshold)
+    ("right", None, 90.0, 2),   # a quarter turn (the crop's top points to image +x at +90)
+    ("left", None, -90.0, 2),
+    ("none", None, 0.0, 2),     # no turn fits better: the first fit stays
+    ("above", None, 0.0, 1),    # a fit above the threshold is not tried again
+    ("below", 0.0, 0.0, 1),     # turn_threshold 0: off
+])
+def test_turn_check(untrained, patch, threshold, rotation, calls):
+    card = untrained.card
+    model = OrientTemplate(card.get_codec(), _template(card.input_size, card.crop_scale))
+    lm = Landmarker.from_module(model, card, recrop_degrees=-1, turn_threshold=threshold)
+    img = np.full((240, 240, 3), 60, np.uint8)
+    sl = {"below": np.s_[140:190, 70:170], "above": np.s_[50:100, 70:170], "right": np.s_[70:170, 140:190],
+          "left": np.s_[70:170, 50:100], "none": np.s_[0:0, 0:0]}[patch]
+    img[sl] = 250
+    f = lm.detect(img, [[70, 70, 100, 100]])[0]
+    assert abs((f.rotation - rotation + 180) % 360 - 180) < 1e-3
+    assert len(model.calls) == calls
+    assert model.calls[1:] == [3] * (calls - 1)  # the three turns in one batched call
+    assert f.score > 0.6 if rotation or patch == "above" else f.score < 0.3
+
+
+def test_turn_threshold_must_be_a_number(untrained):
+    with pytest.raises(FacekdError, match="turn_threshold"):
+        Landmarker.from_module(TemplateModel(untrained.card.get_codec(), np.zeros((K, 2), np.float32)),
+                               untrained.card, turn_threshold=float("nan"))
 
 
 def test_no_detection_gives_no_faces(oracle):

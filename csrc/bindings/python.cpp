@@ -286,7 +286,8 @@ class PyLandmarker {
  public:
   PyLandmarker(const std::string& card_json, py::object model, py::object detector, int mode,
                const py::handle& transform, float recrop_degrees, int max_recrops, float loss_threshold,
-               float min_face, bool smooth, float min_cutoff, float beta, float d_cutoff, int max_detections)
+               float min_face, bool smooth, float min_cutoff, float beta, float d_cutoff, int max_detections,
+               std::optional<float> turn_threshold)
       : model_(std::move(model)), detector_(std::move(detector)) {
     fk_landmarker_options o;
     check(fk_landmarker_options_default(&o));
@@ -294,6 +295,7 @@ class PyLandmarker {
     o.detector_transform = box_transform(transform);
     o.recrop_degrees = recrop_degrees;
     o.max_recrops = max_recrops;
+    if (turn_threshold) o.turn_threshold = *turn_threshold;  // else the C default
     o.loss_threshold = loss_threshold;
     o.min_face = min_face;
     o.smooth = smooth ? 1 : 0;
@@ -674,10 +676,11 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<PyLandmarker>(m, "Landmarker", "fk_landmarker handle: the per-frame pipeline (c_api.h section 5).")
       .def(py::init<const std::string&, py::object, py::object, int, const py::handle&, float, int, float, float, bool,
-                    float, float, float, int>(),
+                    float, float, float, int, std::optional<float>>(),
            py::arg("card_json"), py::arg("model"), py::arg("detector"), py::arg("mode"), py::arg("transform"),
            py::arg("recrop_degrees"), py::arg("max_recrops"), py::arg("loss_threshold"), py::arg("min_face"),
-           py::arg("smooth"), py::arg("min_cutoff"), py::arg("beta"), py::arg("d_cutoff"), py::arg("max_detections"))
+           py::arg("smooth"), py::arg("min_cutoff"), py::arg("beta"), py::arg("d_cutoff"), py::arg("max_detections"),
+           py::arg("turn_threshold") = py::none())
       .def("process", &PyLandmarker::process, py::arg("image"), py::arg("pixel_format"), py::arg("detections"),
            py::arg("transform"), py::arg("timestamp"), py::arg("capacity"))
       .def("predict", &PyLandmarker::predict, py::arg("image"), py::arg("pixel_format"), py::arg("boxes"),

@@ -68,6 +68,7 @@ Landmarker::Landmarker(const char* card_json, const fk_landmarker_options& o) : 
   require_finite(o.recrop_degrees, "options.recrop_degrees");
   require(o.max_recrops >= 0 && o.max_recrops <= 8, format("options.max_recrops must be in [0, 8] (got %d)", o.max_recrops));
   require(!std::isnan(o.loss_threshold), "options.loss_threshold must be a number");
+  require(!std::isnan(o.turn_threshold), "options.turn_threshold must be a number");
   require_finite(o.min_face, "options.min_face");
   require(o.max_detections >= 1 && o.max_detections <= 4096,
           format("options.max_detections must be in [1, 4096] (got %d)", o.max_detections));
@@ -258,6 +259,65 @@ void Landmarker::recrop(const fk_image& image, float* boxes, float* rotations, i
   }
 }
 
+void Landmarker::turn_check(const fk_image& image, float* boxes, float* rotations, int n, float* landmarks,
+                            float* scores, int* passes) {
+  // A detector that read a turned face's eyes wrongly (the wrong way round, or a quarter turn off on
+  // a small, turned face) gives a crop the network cannot fit: its heatmap peaks stay low. Such a face
+  // is cropped again at +90, +180 and +270 degrees (same box, one batched call); the best-scoring
+  // fit wins if it beats the first, and is then re-cropped at its own predicted roll.
+  if (!(options_.turn_threshold > 0.0f)) return;
+  constexpr int kTurns = 3;
+  const int k = card_.num_keypoints;
+  std::vector<int> low;
+  std::vector<float> b, r;
+  for (int i = 0; i < n; ++i) {
+    if (mean_of(scores + k * i, k) < options_.turn_threshold) {
+      low.push_back(i);
+      for (int t = 1; t <= kTurns; ++t) {
+        b.insert(b.end(), boxes + 4 * i, boxes + 4 * i + 4);  // a box centred on the crop: a turn keeps it
+        r.push_back(static_cast<float>(angle_difference(static_cast<double>(rotations[i]) + 90.0 * t, 0.0)));
+      }
+    }
+  }
+  if (low.empty()) return;
+  const int m = static_cast<int>(low.size());
+  std::vector<float> lm(static_cast<std::size_t>(2) * k * kTurns * m), sc(static_cast<std::size_t>(k) * kTurns * m);
+  if (!crop(image, b.data(), r.data(), kTurns * m, true)) return;  // a box off the image: keep what we have
+  infer(kTurns * m, lm.data(), sc.data());
+  std::vector<int> taken;  // index into the turned crops
+  for (int j = 0; j < m; ++j) {
+    const int i = low[j];
+    passes[i] += kTurns;
+    int best = -1;
+    float best_score = mean_of(scores + k * i, k);
+    for (int t = 0; t < kTurns; ++t) {
+      const int c = kTurns * j + t;
+      const float s = mean_of(sc.data() + k * c, k);
+      if (s > best_score) best = c, best_score = s;
+    }
+    if (best >= 0) taken.push_back(best);
+  }
+  if (taken.empty()) return;
+  const int t = static_cast<int>(taken.size());
+  std::vector<float> tb, tr, tl, ts;
+  std::vector<int> tp(static_cast<std::size_t>(t), 0);
+  for (int c : taken) {
+    tb.insert(tb.end(), b.begin() + 4 * c, b.begin() + 4 * (c + 1));
+    tr.push_back(r[c]);
+    tl.insert(tl.end(), lm.begin() + 2 * k * c, lm.begin() + 2 * k * (c + 1));
+    ts.insert(ts.end(), sc.begin() + k * c, sc.begin() + k * (c + 1));
+  }
+  recrop(image, tb.data(), tr.data(), t, tl.data(), ts.data(), tp.data());
+  for (int q = 0; q < t; ++q) {
+    const int i = low[taken[q] / kTurns];
+    rotations[i] = tr[q];
+    std::copy(tb.begin() + 4 * q, tb.begin() + 4 * (q + 1), boxes + 4 * i);
+    std::copy(tl.begin() + 2 * k * q, tl.begin() + 2 * k * (q + 1), landmarks + 2 * k * i);
+    std::copy(ts.begin() + k * q, ts.begin() + k * (q + 1), scores + k * i);
+    passes[i] += tp[q];
+  }
+}
+
 int Landmarker::detections_from(const fk_image& image, const fk_detections* given, std::vector<fk_detection>& dets,
                                 const fk_box_transform** transform, bool* ran) {
   *transform = &options_.detector_transform;
@@ -333,6 +393,7 @@ void Landmarker::process_image(const fk_image& image, const fk_detections* detec
   crop(image, boxes.data(), rotations.data(), n, false);
   infer(n, out.landmarks, out.scores);
   recrop(image, boxes.data(), rotations.data(), n, out.landmarks, out.scores, passes.data());
+  turn_check(image, boxes.data(), rotations.data(), n, out.landmarks, out.scores, passes.data());
   for (int i = 0; i < n; ++i) {
     fk_face& f = out.faces[i];
     std::copy(boxes.begin() + 4 * i, boxes.begin() + 4 * i + 4, f.box);
@@ -399,6 +460,7 @@ void Landmarker::process_video(const fk_image& image, const fk_detections* detec
       if (crop(image, box, &roll, 1, true)) {
         infer(1, lm, sc);
         recrop(image, box, &roll, 1, lm, sc, &passes);
+        turn_check(image, box, &roll, 1, lm, sc, &passes);
         const float score = mean_of(sc, k);
         if (score >= options_.loss_threshold) {
           std::copy(box, box + 4, f.box);

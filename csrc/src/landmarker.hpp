@@ -64,6 +64,9 @@ class Landmarker {
   float eye_roll(const float* landmarks) const;
   // Roll re-crop loop for faces [0, n): a re-cropped face gets the box and roll of its predicted points
   // (boxes and rotations updated in place).
+  // Faces scoring below options.turn_threshold: crops turned by 90, 180, 270 degrees, the best fit kept.
+  void turn_check(const fk_image& image, float* boxes, float* rotations, int n, float* landmarks, float* scores,
+                  int* passes);
   void recrop(const fk_image& image, float* boxes, float* rotations, int n, float* landmarks,
               float* scores, int* passes);
   int detections_from(const fk_image& image, const fk_detections* given, std::vector<fk_detection>& dets,

@@ -135,11 +135,14 @@ struct TiltModel {
   float tilt = 0.0f;      // first call
   float tilt_later = 0.0f;  // later calls
   int calls = 0;
+  float amp = 1.0f;        // heatmap peak (the landmark score) of the first call
+  float amp_later = 1.0f;  // of later calls
 };
 
 int tilt_model(void* user, const float*, int n, int, float* out, size_t) {
   auto* m = static_cast<TiltModel*>(user);
   const double tilt = (m->calls == 0 ? m->tilt : m->tilt_later) * 3.14159265358979 / 180.0;
+  const double amp = m->calls == 0 ? m->amp : m->amp_later;
   m->calls += 1;
   const double c = (m->h - 1) / 2.0;
   for (int i = 0; i < n; ++i) {
@@ -151,7 +154,7 @@ int tilt_model(void* user, const float*, int n, int, float* out, size_t) {
       float* map = out + (static_cast<size_t>(i) * m->k + p) * m->h * m->h;
       for (int y = 0; y < m->h; ++y) {
         for (int x = 0; x < m->h; ++x) {
-          map[y * m->h + x] = static_cast<float>(std::exp(-((x - px) * (x - px) + (y - py) * (y - py)) / 2.0));
+          map[y * m->h + x] = static_cast<float>(amp * std::exp(-((x - px) * (x - px) + (y - py) * (y - py)) / 2.0));
         }
       }
     }
@@ -170,9 +173,11 @@ struct RollRun {
   int calls = 0;
 };
 
-RollRun run_image(TiltModel& m, const fk_detection& det, float recrop_degrees, int max_recrops) {
+RollRun run_image(TiltModel& m, const fk_detection& det, float recrop_degrees, int max_recrops,
+                  float turn_threshold = 0.4f) {
   fk_landmarker_options o;
   fk_landmarker_options_default(&o);
+  o.turn_threshold = turn_threshold;
   o.model = tilt_model;
   o.model_user = &m;
   o.recrop_degrees = recrop_degrees;
@@ -254,6 +259,117 @@ TEST_CASE("landmarker: the crop starts at the keypoint roll and re-crops at the 
     const RollRun r = run_image(m, det, -1.0f, 2);
     CHECK(r.calls == 1);
     CHECK(r.face.rotation_deg == doctest::Approx(25.0).epsilon(1e-4));
+  }
+}
+
+namespace {
+// Peaks 0.9 for crops whose top quarter is brighter than their bottom quarter, 0.2 otherwise: the
+// "face" is a bright patch that a crop must see above its centre.
+struct OrientModel {
+  int k = 6, h = 32, calls = 0;
+  std::vector<int> sizes;
+};
+
+int orient_model(void* user, const float* crops, int n, int size, float* out, size_t floats) {
+  auto* m = static_cast<OrientModel*>(user);
+  m->calls += 1;
+  m->sizes.push_back(n);
+  TiltModel t{m->k, m->h, size, 0.0f, 0.0f, 0};
+  tilt_model(&t, crops, n, size, out, floats);
+  const int q = size / 4;
+  for (int i = 0; i < n; ++i) {
+    const float* c = crops + static_cast<size_t>(i) * 3 * size * size;  // channel 0
+    double top = 0.0, bottom = 0.0;
+    for (int y = 0; y < q; ++y) {
+      for (int x = 0; x < size; ++x) top += c[y * size + x], bottom += c[(size - 1 - y) * size + x];
+    }
+    const float amp = top > bottom + 0.5 * q * size ? 0.9f : 0.2f;
+    for (size_t v = 0; v < static_cast<size_t>(m->k) * m->h * m->h; ++v) out[static_cast<size_t>(i) * m->k * m->h * m->h + v] *= amp;
+  }
+  return 0;
+}
+
+struct OrientRun {
+  fk_face face{};
+  int count = 0;
+};
+
+// A gray 200 x 200 image with a bright patch (x0, y0, x1, y1); one detection (box 50..150, roll 0).
+OrientRun run_orient(OrientModel& m, int x0, int y0, int x1, int y1, float turn_threshold, int max_recrops = 0) {
+  fk_landmarker_options o;
+  fk_landmarker_options_default(&o);
+  o.model = orient_model;
+  o.model_user = &m;
+  o.max_recrops = max_recrops;
+  o.turn_threshold = turn_threshold;
+  fk_landmarker* lm = nullptr;
+  REQUIRE(fk_landmarker_create(kCard, &o, &lm) == FK_OK);
+  std::vector<unsigned char> px(200 * 200 * 3, 60);
+  for (int y = y0; y < y1; ++y) {
+    for (int x = x0; x < x1; ++x) px[(y * 200 + x) * 3] = px[(y * 200 + x) * 3 + 1] = px[(y * 200 + x) * 3 + 2] = 250;
+  }
+  const fk_image image{px.data(), 200, 200, 600, FK_PIXEL_RGB8, nullptr, 0};
+  fk_detection det{};
+  det.box[0] = 50, det.box[1] = 50, det.box[2] = 100, det.box[3] = 100;
+  OrientRun run;
+  std::vector<float> pts(12), sc(6);
+  fk_landmarker_result r{1, &run.face, pts.data(), sc.data(), nullptr, 0, 0, 0};
+  const fk_detections given{&det, 1, nullptr};
+  REQUIRE(fk_landmarker_process(lm, &image, &given, 0.0, &r) == FK_OK);
+  run.count = r.count;
+  fk_landmarker_destroy(lm);
+  return run;
+}
+}  // namespace
+
+TEST_CASE("landmarker: a low-scoring fit is tried again at quarter and half turns") {
+  SUBCASE("the patch below the box: the 180-degree crop fits and is kept") {
+    OrientModel m;
+    const OrientRun r = run_orient(m, 60, 120, 140, 145, 0.4f);
+    CHECK(r.count == 1);
+    CHECK(m.sizes == std::vector<int>{1, 3});  // the first pass, then the three turns in one call
+    CHECK(r.face.passes == 4);
+    CHECK(std::fabs(std::fabs(r.face.rotation_deg) - 180.0f) < 1e-3f);
+    CHECK(r.face.score > 0.6f);
+  }
+  SUBCASE("the patch right of the box: +90 (the crop's top points to image +x)") {
+    OrientModel m;
+    const OrientRun r = run_orient(m, 120, 60, 145, 140, 0.4f);
+    CHECK(r.face.rotation_deg == doctest::Approx(90.0).epsilon(1e-4));
+  }
+  SUBCASE("the patch left of the box: -90") {
+    OrientModel m;
+    const OrientRun r = run_orient(m, 55, 60, 80, 140, 0.4f);
+    CHECK(r.face.rotation_deg == doctest::Approx(-90.0).epsilon(1e-4));
+  }
+  SUBCASE("no turn fits better: the first fit stays") {
+    OrientModel m;
+    const OrientRun r = run_orient(m, 0, 0, 0, 0, 0.4f);
+    CHECK(m.sizes == std::vector<int>{1, 3});
+    CHECK(r.face.rotation_deg == 0.0f);
+    CHECK(r.face.score < 0.3f);
+  }
+  SUBCASE("a fit above the threshold is not tried again") {
+    OrientModel m;
+    const OrientRun r = run_orient(m, 60, 55, 140, 80, 0.4f);
+    CHECK(m.sizes == std::vector<int>{1});
+    CHECK(r.face.passes == 1);
+    CHECK(r.face.rotation_deg == 0.0f);
+  }
+  SUBCASE("turn_threshold 0 turns the check off") {
+    OrientModel m;
+    const OrientRun r = run_orient(m, 60, 120, 140, 145, 0.0f);
+    CHECK(m.sizes == std::vector<int>{1});
+    CHECK(r.face.rotation_deg == 0.0f);
+  }
+  SUBCASE("the turned fit is re-cropped at its own predicted roll") {
+    TiltModel m{6, 32, 64, 0.0f, 12.0f, 0, 0.2f, 0.9f};  // later calls: eyes 12 degrees off, peaks 0.9
+    fk_detection det{};
+    det.box[0] = 60, det.box[1] = 40, det.box[2] = 60, det.box[3] = 60;
+    const RollRun r = run_image(m, det, 5.0f, 1);
+    CHECK(r.calls == 3);  // first, the turns (one call; a tie keeps the first: +90), one re-crop
+    CHECK(r.face.passes == 5);
+    CHECK(r.face.rotation_deg == doctest::Approx(102.0).epsilon(2e-3));
   }
 }
 

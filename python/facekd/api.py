@@ -250,7 +250,9 @@ class Landmarker:
     cascade stays available as ``facekd.detectors.load_detector("haar_frontalface")``).
     ``recrop_degrees`` / ``max_recrops``: after the first pass, a face is cropped again at the roll of its predicted eye corners when that differs from
     the crop's roll by more than ``recrop_degrees`` (at most ``max_recrops`` times; a negative
-    ``recrop_degrees`` turns it off).
+    ``recrop_degrees`` turns it off). ``turn_threshold``: a face whose mean landmark score stays below it
+    is cropped once more turned by 180 degrees and keeps the better-scoring fit (a detector that read
+    an upside-down face's eyes the wrong way round); ``None``: the C default (0.4), ``0`` turns it off.
 
     The pipeline (box mapping, roll, crop, decode, re-crop) runs in the C landmarker
     (``fk_landmarker``, ``csrc/src/landmarker.cpp``); this class supplies the network and the
@@ -258,13 +260,14 @@ class Landmarker:
     """
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, *, device: str = "cpu", threads: int | None = None,
-                 detector=None, recrop_degrees: float = 5.0, max_recrops: int = 2):
+                 detector=None, recrop_degrees: float = 5.0, max_recrops: int = 2,
+                 turn_threshold: float | None = None):
         runner, card, source = _resolve_model(model, device=device, threads=threads)
-        self._init(runner, card, source, detector, recrop_degrees, max_recrops)
+        self._init(runner, card, source, detector, recrop_degrees, max_recrops, turn_threshold)
 
     @classmethod
     def from_module(cls, module, card, *, device: str = "cpu", detector=None, recrop_degrees: float = 5.0,
-                    max_recrops: int = 2) -> "Landmarker":
+                    max_recrops: int = 2, turn_threshold: float | None = None) -> "Landmarker":
         """A landmarker around an in-memory model (torch module or callable crops -> output)
         described by ``card`` (:class:`facekd.card.ModelCard` or its dict)."""
         from facekd.card import ModelCard
@@ -273,10 +276,11 @@ class Landmarker:
             card = ModelCard.from_dict(card)
         self = cls.__new__(cls)
         self._init(_torch_runner(module, device, None), card, type(module).__name__, detector, recrop_degrees,
-                   max_recrops)
+                   max_recrops, turn_threshold)
         return self
 
-    def _init(self, runner, card, source: str, detector, recrop_degrees: float, max_recrops: int) -> None:
+    def _init(self, runner, card, source: str, detector, recrop_degrees: float, max_recrops: int,
+              turn_threshold: float | None) -> None:
         card.validate()
         self.card = card
         self.source = source
@@ -288,6 +292,7 @@ class Landmarker:
         self._run = runner
         self._detector = detector
         self.recrop_degrees, self.max_recrops = _real(recrop_degrees, "recrop_degrees"), int(max_recrops)
+        self.turn_threshold = None if turn_threshold is None else _real(turn_threshold, "turn_threshold")
         self._core = self._handle(_core_mode("image"))
 
     def _handle(self, mode: int, *, detector=None, transform=_IDENTITY, loss_threshold: float = 0.3,
@@ -299,7 +304,7 @@ class Landmarker:
         try:
             return _core.Landmarker(self.card.to_json(indent=None), self._model_fn, detector, mode, transform,
                                     self.recrop_degrees, self.max_recrops, loss_threshold, min_face, smooth,
-                                    min_cutoff, beta, d_cutoff, 64)
+                                    min_cutoff, beta, d_cutoff, 64, self.turn_threshold)
         except (TypeError, ValueError) as e:
             raise FacekdError(str(e)) from None
 

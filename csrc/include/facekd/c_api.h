@@ -281,6 +281,13 @@ typedef struct fk_landmarker_options {
    * Default 5 degrees, 2; recrop_degrees < 0 or max_recrops 0 disables it. */
   float recrop_degrees;
   int max_recrops;
+  /* Turn check: a face started from a detection whose mean landmark score is below turn_threshold
+   * after the re-crops is cropped again turned by 90, 180 and 270 degrees (same box, one batched
+   * call) and keeps the best-scoring fit when it beats the first (then re-crops at its roll as
+   * above). A detector that read a turned face's eyes wrongly gives a crop the network cannot fit;
+   * its heatmap peaks stay low. Default 0.4 (the bundled model's correct fits score >= 0.43, its
+   * fits of wrongly turned crops <= 0.31 on turned ytf68 / helen_afw faces); <= 0 disables it. */
+  float turn_threshold;
   /* VIDEO: the tracked face is lost when the mean landmark score < loss_threshold (default 0.3)
    * or its box is smaller than min_face px (default 16); a detection is kept only with a mean
    * landmark score >= loss_threshold. The next crop comes from the raw (unsmoothed) landmarks. */
