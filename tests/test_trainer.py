@@ -246,7 +246,7 @@ def test_train_end_to_end(synth, tmp_path):
     res = train(cfg, tmp_path / "run")
     out = tmp_path / "run"
     for f in ("config.yaml", "last.pt", "train_log.csv", "val_log.csv", "summary.json",
-              "best/model.safetensors", "best/model.json", "final/model.safetensors"):
+              "best/model.safetensors", "best/model.json", "final/model.safetensors", "curves.png"):
         assert (out / f).is_file(), f
     assert res.steps == 8 and res.epochs_done == 2 and res.best_nme is not None and math.isfinite(res.best_nme)
     rows = _rows(out / "train_log.csv")

@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("teach", "facekd.commands.teach", "run the frozen teachers once over the training faces (targets cache)"),
     ("distill", "facekd.commands.distill", "multi-teacher distillation of a student"),
     ("ablate", "facekd.commands.ablate", "run the distillation ablation"),
+    ("curves", "facekd.commands.curves", "learning curves (val NME by epoch) of training runs"),
     ("sweep", "facekd.commands.sweep", "student width x depth sweep"),
     ("models", "facekd.commands.models", "list model configs with params / FLOPs / latency"),
     ("export", "facekd.commands.export", "export to ExecuTorch (.pte), CoreML or ONNX"),

@@ -1,4 +1,5 @@
-"""Evaluation figures: CED curves (matplotlib) and face contact sheets with landmarks (Pillow)."""
+"""Evaluation figures: CED curves and learning curves (matplotlib), face contact sheets with landmarks
+(Pillow)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from facekd.schemes import LandmarkScheme
 
-__all__ = ["plot_ced", "draw_landmarks", "face_tile", "contact_sheet", "gt_contact_sheet",
+__all__ = ["plot_ced", "read_val_log", "plot_learning_curves", "draw_landmarks", "face_tile", "contact_sheet", "gt_contact_sheet",
            "worst_faces_sheet", "GROUP_COLORS"]
 
 # Colours per scheme group; the jaw is drawn as a gradient so its order is visible.
@@ -52,6 +53,70 @@ def plot_ced(curves: Mapping[str, np.ndarray], path: str | Path, thr: float = 0.
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def read_val_log(path: str | Path) -> dict[str, np.ndarray]:
+    """Columns of a training run's ``val_log.csv`` (a run folder or the file) as float arrays, one
+    row per validation; a resumed run's repeated epochs keep their last row."""
+    import csv
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "val_log.csv"
+    if not p.is_file():
+        from facekd.errors import FacekdError
+
+        raise FacekdError(f"no val_log.csv at {p}")
+    with open(p, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    last: dict[str, dict[str, str]] = {}
+    for r in rows:
+        last[r["epoch"]] = r
+    rows = sorted(last.values(), key=lambda r: float(r["epoch"]))
+    cols = rows[0].keys() if rows else ()
+    return {c: np.array([float(r[c]) if r.get(c) not in (None, "") else np.nan for r in rows]) for c in cols}
+
+
+def plot_learning_curves(runs: Mapping[str, str | Path], path: str | Path, *,
+                         reference: Mapping[str, float] | None = None,
+                         title: str = "Validation NME by epoch") -> Path:
+    """Val NME against epoch for training runs (name -> run folder or ``val_log.csv``): the mean over
+    the val sets solid, each val set dashed, the best epoch marked; ``reference``: horizontal lines
+    (label -> NME as a fraction, e.g. a target)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for n, (name, run) in enumerate(runs.items()):
+        log = read_val_log(run)
+        c = colors[n % len(colors)]
+        ep, mean = log["epoch"], 100 * log["val_nme"]
+        if len(ep) == 0:
+            continue
+        b = int(np.nanargmin(mean))
+        ax.plot(ep, mean, "-o", color=c, markersize=3, linewidth=1.6,
+                label=f"{name}: mean val, best {mean[b]:.2f}% @ {ep[b]:g}")
+        ax.plot(ep[b], mean[b], "*", color=c, markersize=10)
+        for key, style in zip(sorted(k for k in log if k.startswith("val_") and k.endswith("/nme")), ("--", ":", "-.")):
+            ax.plot(ep, 100 * log[key], style, color=c, linewidth=1, alpha=0.8, label=f"{name}: {key[4:-4]}")
+    for label, v in (reference or {}).items():
+        ax.axhline(100 * v, color="gray", linestyle="--", linewidth=1)
+        ax.annotate(f"{label} {100 * v:.2f}%", (ax.get_xlim()[0], 100 * v), fontsize=7, color="gray",
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val NME (%, inter-ocular)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -792,6 +792,12 @@ class Trainer:
         if writer is not None:
             for k, v in metrics.items():
                 writer.add_scalar(f"val/{k}", v, self.step)
+        try:  # curves.png beside val_log.csv; a figure never stops a training
+            from facekd.engine.plots import plot_learning_curves
+
+            plot_learning_curves({self.out_dir.name: self.out_dir}, self.out_dir / "curves.png")
+        except Exception as e:  # noqa: BLE001
+            self.log(f"curves.png not written: {type(e).__name__}: {e}")
         self.log(f"epoch {epoch + 1}: val NME {100 * metrics['nme']:.3f}%  FR@0.1 {100 * metrics['fr']:.2f}%  "
                  f"AUC@0.1 {metrics['auc']:.4f}" + ("  (mean of " + ", ".join(
                      f"{k[:-4]} {100 * v:.3f}%" for k, v in metrics.items() if k.endswith("/nme")) + ")"
