@@ -45,6 +45,8 @@ CASES = [
     (["teach", "--config", f"{NOPE}.yaml", "--out", "cache"], NOPE),
     (["teach", "--out", "cache"], "required"),
     (["bench", "detector", "--photos", NOPE], NOPE),
+    (["curves", "--run", f"a={NOPE}", "--out", "c.png"], "no val_log.csv"),
+    (["curves", "--run", "a", "--out", "c.png"], "NAME=PATH"),
 ]
 if not torch.cuda.is_available():
     CASES.append((["demo", "-o", "d.png", "--device", "cuda"], "'cuda'"))
