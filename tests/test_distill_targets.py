@@ -155,6 +155,37 @@ def test_cache_round_trip_and_lookup(tmp_path):
         TargetSampler(back, None, teachers=["w48"])
 
 
+class SidedBlobTeacher(BlobTeacher):
+    """A BlobTeacher that names the two upper blobs by side, as a face model names the eyes: point 0 is
+    the left one of colour channels 0 / 1, so a mirrored crop gets its points by the flipped convention."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        xs = torch.arange(out.shape[-1], dtype=out.dtype)
+        cx = (out[:, :2].sum(2) * xs).sum(-1) / out[:, :2].sum((2, 3)).clamp_min(1e-6)  # [N, 2]
+        swap = cx[:, 0] > cx[:, 1]
+        out[swap] = out[swap][:, [1, 0, 2]]
+        return out
+
+
+def test_teach_flip_test_averages_out_a_teacher_bias(tmp_path):
+    from facekd.data import load_dataset
+    from facekd.distill.teach import build_targets
+
+    root = _write_tri_pts(tmp_path / "tri", 6)
+    gt = np.stack([load_dataset(str(root), TRI)[i]["landmarks"] for i in range(6)])
+    err = {}
+    for flip in (False, True):
+        targets, _ = build_targets([DataSource(str(root))], TRI, {"blob": (SidedBlobTeacher(shift=2), _card())},
+                                   batch_size=4, progress=False, flip_test=flip)
+        assert targets.meta["flip_test"] is flip
+        order = np.argsort(targets.keys)  # keys sort like the file names
+        pts = np.stack([targets.image_points(int(r))[0] for r in order])
+        err[flip] = (pts - gt)[..., 0].mean()  # signed x error, image px
+    assert 1.5 < err[False] < 2.5  # the teacher answers 2 px to the right
+    assert abs(err[True]) < 0.5    # its mirrored answer is 2 px to the left: the mean cancels
+
+
 def test_warped_cached_targets_equal_the_teacher_run_on_the_augmented_crop(tmp_path):
     from facekd.codecs import HeatmapCodec
     from facekd.data import AugmentConfig, CropDataset, load_dataset

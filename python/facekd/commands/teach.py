@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--max-faces", type=int, help="only this many faces per source, evenly spread (smoke runs)")
     p.add_argument("--force", action="store_true", help="replace an existing cache in --out")
+    p.add_argument("--flip-test", action="store_true",
+                   help="average each teacher's heatmaps with its mirrored crop's (twice the teacher passes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -64,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
                                      batch_size=args.batch_size, workers=cfg.data.workers, device=device,
                                      progress=not args.no_progress, knobs=WeightKnobs.from_config(d),
                                      max_faces=args.max_faces, channels_last=cfg.runtime.channels_last,
-                                     preview=str(args.out / "preview.png"))
+                                     preview=str(args.out / "preview.png"), flip_test=args.flip_test)
     for n in paths:
         targets.meta["teachers"][list(paths).index(n)]["path"] = paths[n]
     targets.save(args.out)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    lines = [f"teacher targets: {summary['faces']} faces x {len(paths)} teacher(s) ({', '.join(paths)}) in "
+    lines = [f"teacher targets: {summary['faces']} faces x {len(paths)} teacher(s) ({', '.join(paths)}"
+             f"{', flip test' if args.flip_test else ''}) in "
              f"{summary['seconds']:.0f} s ({summary['faces_per_s']:.1f} faces/s) -> {args.out}"]
     for name, s in summary["sources"].items():
         lines.append(f"  {name}: {s['faces']} faces{'' if s['labelled'] else ' (unlabelled)'}"

@@ -45,14 +45,16 @@ def _collate(items):
 def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.Module, Any]], *,
                   batch_size: int = 32, workers: int = 0, device: str = "cpu", progress: bool = True,
                   knobs: WeightKnobs = WeightKnobs(), max_faces: int | None = None, channels_last: bool = True,
-                  preview: str | None = None, preview_per_source: int = 4,
+                  preview: str | None = None, preview_per_source: int = 4, flip_test: bool = False,
                   log: Callable[[str], None] | None = None
                   ) -> tuple[TeacherTargets, dict[str, Any]]:
     """Run ``teachers`` (name -> (model, card)) on the canonical crops of ``sources`` (``DataSource`` list).
 
     The crops follow the teachers' card (input size, crop scale; all teachers must agree). Returns the cache and
     a summary (faces per source, mean confidence per teacher, median spread between teachers, share of points
-    whose weight is low, time). ``max_faces``: only that many faces per source, evenly spread (smoke runs)."""
+    whose weight is low, time). ``max_faces``: only that many faces per source, evenly spread (smoke runs).
+    ``flip_test``: each teacher's heatmaps are the mean of the crop's and of the mirrored crop's mapped back
+    (the scheme's ``flip_perm``), as ``facekd eval --flip-test`` scores it; twice the teacher passes."""
     from tqdm import tqdm
 
     from facekd.data import CropDataset, load_dataset
@@ -96,7 +98,11 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
                 if batch is not None:
                     x = batch["image"].to(dev).contiguous(memory_format=fmt)
                     with torch.no_grad():
-                        outs = [m(x).float().cpu() for m in models]
+                        outs = [m(x).float().cpu().numpy() for m in models]
+                        if flip_test:
+                            xf = x.flip(-1)
+                            outs = [0.5 * (o + codec.flip_output(m(xf).float().cpu().numpy(), scheme.flip_perm))
+                                    for o, m, codec in zip(outs, models, codecs)]
                     dec = [codec.decode(o) for codec, o in zip(codecs, outs)]  # crop px, peak values
                     pts_all.append(np.stack([d[0] for d in dec]))  # [T, B, K, 2]
                     conf_all.append(np.stack([d[1] for d in dec]))
@@ -124,6 +130,7 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
     conf = np.concatenate(conf_all, axis=1)
     meta = {"teachers": [{"name": n, "card": c.to_dict()} for n, c in zip(names, cards)],
             "input_size": size, "crop_scale": cs, "scheme": scheme.name, "num_points": scheme.num_points,
+            "flip_test": bool(flip_test),
             "sources": [{"path": s.path, "name": s.label, "labelled": bool(s.labelled)} for s in sources]}
     targets = TeacherTargets(meta, points.astype(np.float16), conf.astype(np.float16),
                              np.concatenate(aff_all).astype(np.float32), np.concatenate(wh_all).astype(np.int32),
