@@ -28,8 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--max-faces", type=int, help="only this many faces per source, evenly spread (smoke runs)")
     p.add_argument("--force", action="store_true", help="replace an existing cache in --out")
-    p.add_argument("--flip-test", action="store_true",
-                   help="average each teacher's heatmaps with its mirrored crop's (twice the teacher passes)")
+    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=True,
+                   help="average each teacher's heatmaps with its mirrored crop's (twice the teacher passes; "
+                        "default on: HRNetV2-W18 mean val NME 4.31 -> 4.24 %%, docs/results)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
