@@ -53,12 +53,7 @@ def plot_ced(curves: Mapping[str, np.ndarray], path: str | Path, thr: float = 0.
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 def read_val_log(path: str | Path) -> dict[str, np.ndarray]:
@@ -117,12 +112,7 @@ def plot_learning_curves(runs: Mapping[str, str | Path], path: str | Path, *,
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 def _point_colors(scheme: LandmarkScheme) -> list[tuple[int, int, int]]:
@@ -240,6 +230,18 @@ def _spread(total: int, n: int) -> list[int]:
     if total <= n:
         return list(range(total))
     return sorted({int(round(v)) for v in np.linspace(0, total - 1, n)})
+
+
+def _save_figure(fig, path: str | Path) -> Path:
+    """A matplotlib figure to ``path`` (PNG; folders made), closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _save(img, path: str | Path) -> Path:
