@@ -173,6 +173,20 @@ struct RollRun {
   int calls = 0;
 };
 
+// One IMAGE-mode call of a landmarker made with `o` (the 6-point card) on one given detection.
+RollRun process_one(const fk_landmarker_options& o, const fk_image& image, const fk_detection& det) {
+  fk_landmarker* lm = nullptr;
+  REQUIRE(fk_landmarker_create(kCard, &o, &lm) == FK_OK);
+  RollRun run;
+  std::vector<float> pts(12), sc(6);
+  fk_landmarker_result r{1, &run.face, pts.data(), sc.data(), nullptr, 0, 0, 0};
+  const fk_detections given{&det, 1, nullptr};
+  REQUIRE(fk_landmarker_process(lm, &image, &given, 0.0, &r) == FK_OK);
+  run.count = r.count;
+  fk_landmarker_destroy(lm);
+  return run;
+}
+
 RollRun run_image(TiltModel& m, const fk_detection& det, float recrop_degrees, int max_recrops,
                   float turn_threshold = 0.4f) {
   fk_landmarker_options o;
@@ -182,18 +196,10 @@ RollRun run_image(TiltModel& m, const fk_detection& det, float recrop_degrees, i
   o.model_user = &m;
   o.recrop_degrees = recrop_degrees;
   o.max_recrops = max_recrops;
-  fk_landmarker* lm = nullptr;
-  REQUIRE(fk_landmarker_create(kCard, &o, &lm) == FK_OK);
   std::vector<unsigned char> px(200 * 160 * 3, 128);
   const fk_image image{px.data(), 200, 160, 600, FK_PIXEL_RGB8, nullptr, 0};
-  RollRun run;
-  std::vector<float> pts(12), sc(6);
-  fk_landmarker_result r{1, &run.face, pts.data(), sc.data(), nullptr, 0, 0, 0};
-  const fk_detections given{&det, 1, nullptr};
-  REQUIRE(fk_landmarker_process(lm, &image, &given, 0.0, &r) == FK_OK);
-  run.count = r.count;
+  RollRun run = process_one(o, image, det);
   run.calls = m.calls;
-  fk_landmarker_destroy(lm);
   return run;
 }
 
@@ -289,21 +295,14 @@ int orient_model(void* user, const float* crops, int n, int size, float* out, si
   return 0;
 }
 
-struct OrientRun {
-  fk_face face{};
-  int count = 0;
-};
-
 // A gray 200 x 200 image with a bright patch (x0, y0, x1, y1); one detection (box 50..150, roll 0).
-OrientRun run_orient(OrientModel& m, int x0, int y0, int x1, int y1, float turn_threshold, int max_recrops = 0) {
+RollRun run_orient(OrientModel& m, int x0, int y0, int x1, int y1, float turn_threshold, int max_recrops = 0) {
   fk_landmarker_options o;
   fk_landmarker_options_default(&o);
   o.model = orient_model;
   o.model_user = &m;
   o.max_recrops = max_recrops;
   o.turn_threshold = turn_threshold;
-  fk_landmarker* lm = nullptr;
-  REQUIRE(fk_landmarker_create(kCard, &o, &lm) == FK_OK);
   std::vector<unsigned char> px(200 * 200 * 3, 60);
   for (int y = y0; y < y1; ++y) {
     for (int x = x0; x < x1; ++x) px[(y * 200 + x) * 3] = px[(y * 200 + x) * 3 + 1] = px[(y * 200 + x) * 3 + 2] = 250;
@@ -311,13 +310,8 @@ OrientRun run_orient(OrientModel& m, int x0, int y0, int x1, int y1, float turn_
   const fk_image image{px.data(), 200, 200, 600, FK_PIXEL_RGB8, nullptr, 0};
   fk_detection det{};
   det.box[0] = 50, det.box[1] = 50, det.box[2] = 100, det.box[3] = 100;
-  OrientRun run;
-  std::vector<float> pts(12), sc(6);
-  fk_landmarker_result r{1, &run.face, pts.data(), sc.data(), nullptr, 0, 0, 0};
-  const fk_detections given{&det, 1, nullptr};
-  REQUIRE(fk_landmarker_process(lm, &image, &given, 0.0, &r) == FK_OK);
-  run.count = r.count;
-  fk_landmarker_destroy(lm);
+  RollRun run = process_one(o, image, det);
+  run.calls = m.calls;
   return run;
 }
 }  // namespace
@@ -325,7 +319,7 @@ OrientRun run_orient(OrientModel& m, int x0, int y0, int x1, int y1, float turn_
 TEST_CASE("landmarker: a low-scoring fit is tried again at quarter and half turns") {
   SUBCASE("the patch below the box: the 180-degree crop fits and is kept") {
     OrientModel m;
-    const OrientRun r = run_orient(m, 60, 120, 140, 145, 0.4f);
+    const RollRun r = run_orient(m, 60, 120, 140, 145, 0.4f);
     CHECK(r.count == 1);
     CHECK(m.sizes == std::vector<int>{1, 3});  // the first pass, then the three turns in one call
     CHECK(r.face.passes == 4);
@@ -334,31 +328,31 @@ TEST_CASE("landmarker: a low-scoring fit is tried again at quarter and half turn
   }
   SUBCASE("the patch right of the box: +90 (the crop's top points to image +x)") {
     OrientModel m;
-    const OrientRun r = run_orient(m, 120, 60, 145, 140, 0.4f);
+    const RollRun r = run_orient(m, 120, 60, 145, 140, 0.4f);
     CHECK(r.face.rotation_deg == doctest::Approx(90.0).epsilon(1e-4));
   }
   SUBCASE("the patch left of the box: -90") {
     OrientModel m;
-    const OrientRun r = run_orient(m, 55, 60, 80, 140, 0.4f);
+    const RollRun r = run_orient(m, 55, 60, 80, 140, 0.4f);
     CHECK(r.face.rotation_deg == doctest::Approx(-90.0).epsilon(1e-4));
   }
   SUBCASE("no turn fits better: the first fit stays") {
     OrientModel m;
-    const OrientRun r = run_orient(m, 0, 0, 0, 0, 0.4f);
+    const RollRun r = run_orient(m, 0, 0, 0, 0, 0.4f);
     CHECK(m.sizes == std::vector<int>{1, 3});
     CHECK(r.face.rotation_deg == 0.0f);
     CHECK(r.face.score < 0.3f);
   }
   SUBCASE("a fit above the threshold is not tried again") {
     OrientModel m;
-    const OrientRun r = run_orient(m, 60, 55, 140, 80, 0.4f);
+    const RollRun r = run_orient(m, 60, 55, 140, 80, 0.4f);
     CHECK(m.sizes == std::vector<int>{1});
     CHECK(r.face.passes == 1);
     CHECK(r.face.rotation_deg == 0.0f);
   }
   SUBCASE("turn_threshold 0 turns the check off") {
     OrientModel m;
-    const OrientRun r = run_orient(m, 60, 120, 140, 145, 0.0f);
+    const RollRun r = run_orient(m, 60, 120, 140, 145, 0.0f);
     CHECK(m.sizes == std::vector<int>{1});
     CHECK(r.face.rotation_deg == 0.0f);
   }
