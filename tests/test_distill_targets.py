@@ -186,6 +186,43 @@ def test_teach_flip_test_averages_out_a_teacher_bias(tmp_path):
     assert abs(err[True]) < 0.5    # its mirrored answer is 2 px to the left: the mean cancels
 
 
+class _CountingTeacher(BlobTeacher):
+    """A BlobTeacher that counts its forward calls and fails after ``fail_after`` of them (an interruption)."""
+
+    def __init__(self, fail_after: int | None = None):
+        super().__init__()
+        self.calls, self.fail_after = 0, fail_after
+
+    def forward(self, x):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt("stopped")
+        self.calls += 1
+        return super().forward(x)
+
+
+def test_teach_resumes_from_finished_chunks_and_refuses_other_settings(tmp_path):
+    from facekd.distill.teach import build_targets
+
+    root = _write_tri_pts(tmp_path / "tri", 10)
+    src = [DataSource(str(root))]
+    kw = dict(batch_size=2, progress=False, chunk=4)  # chunks of 4 faces = 2 batches: 3 chunks
+    whole, _ = build_targets(src, TRI, {"blob": (BlobTeacher(), _card())}, **kw)
+    parts = tmp_path / "parts"
+    with pytest.raises(KeyboardInterrupt):  # stopped in the 3rd batch: chunk 0 is on disk, chunk 1 is not
+        build_targets(src, TRI, {"blob": (_CountingTeacher(fail_after=3), _card())}, parts=parts, **kw)
+    assert sorted(f.name for f in parts.glob("*.npz")) == ["00_00000.npz"]
+    with pytest.raises(FacekdError, match="--resume"):  # never silently mixed with a new run
+        build_targets(src, TRI, {"blob": (BlobTeacher(), _card())}, parts=parts, **kw)
+    with pytest.raises(FacekdError, match="flip_test"):  # chunks of other settings are not reused
+        build_targets(src, TRI, {"blob": (BlobTeacher(), _card())}, parts=parts, resume=True, flip_test=True, **kw)
+    t = _CountingTeacher()
+    resumed, summary = build_targets(src, TRI, {"blob": (t, _card())}, parts=parts, resume=True, **kw)
+    assert t.calls == 3 and summary["resumed_faces"] == 4  # only chunks 1 and 2 ran (2 + 1 batches)
+    assert resumed.keys == whole.keys
+    np.testing.assert_array_equal(resumed.points, whole.points)
+    np.testing.assert_array_equal(resumed.affine, whole.affine)
+
+
 def test_warped_cached_targets_equal_the_teacher_run_on_the_augmented_crop(tmp_path):
     from facekd.codecs import HeatmapCodec
     from facekd.data import AugmentConfig, CropDataset, load_dataset
@@ -353,6 +390,7 @@ def test_teach_then_distill_from_the_cache_with_an_unlabelled_pool(tmp_path, cap
     summary = json.loads((cache / "summary.json").read_text())
     assert summary["sources"]["lab"]["faces"] == 8 and 0 <= summary["low_weight_share"] <= 1
     assert (cache / "preview.png").stat().st_size > 5000  # crops with the consensus coloured by weight
+    assert not (cache / "parts").exists()  # the chunks of the run are removed once the cache is written
     # never overwritten without being asked
     assert main(["teach", "--config", str(cfg_path), "--out", str(cache), "--no-progress"]) == 2
     assert "--force" in capsys.readouterr().err

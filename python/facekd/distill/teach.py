@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -15,7 +17,9 @@ from facekd.data.base import DataError
 from facekd.distill.targets import TeacherTargets, WeightKnobs, point_weights
 from facekd.errors import FacekdError
 
-__all__ = ["build_targets"]
+__all__ = ["build_targets", "PARTS"]
+
+PARTS = "parts"  # the unfinished chunks of a run, under its --out
 
 
 class _Faces(torch.utils.data.Dataset):
@@ -46,7 +50,8 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
                   batch_size: int = 32, workers: int = 0, device: str = "cpu", progress: bool = True,
                   knobs: WeightKnobs = WeightKnobs(), max_faces: int | None = None, channels_last: bool = True,
                   preview: str | None = None, preview_per_source: int = 4, flip_test: bool = False,
-                  log: Callable[[str], None] | None = None
+                  parts: str | Path | None = None, chunk: int = 512, resume: bool = False,
+                  fingerprint: dict[str, Any] | None = None, log: Callable[[str], None] | None = None
                   ) -> tuple[TeacherTargets, dict[str, Any]]:
     """Run ``teachers`` (name -> (model, card)) on the canonical crops of ``sources`` (``DataSource`` list).
 
@@ -54,7 +59,12 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
     a summary (faces per source, mean confidence per teacher, median spread between teachers, share of points
     whose weight is low, time). ``max_faces``: only that many faces per source, evenly spread (smoke runs).
     ``flip_test``: each teacher's heatmaps are the mean of the crop's and of the mirrored crop's mapped back
-    (the scheme's ``flip_perm``), as ``facekd eval --flip-test`` scores it; twice the teacher passes."""
+    (the scheme's ``flip_perm``), as ``facekd eval --flip-test`` scores it; twice the teacher passes.
+
+    ``parts``: a folder where every ``chunk`` faces of a source are written as they finish, so an interrupted
+    run loses at most one chunk. Finished chunks there are read back instead of recomputed only with
+    ``resume=True`` (else a non-empty folder is an error), and only if the folder was written for the same
+    teachers, sources and settings (``fingerprint`` adds what the caller knows, e.g. the teachers' paths)."""
     from tqdm import tqdm
 
     from facekd.data import CropDataset, load_dataset
@@ -62,6 +72,8 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     if not teachers:
         raise FacekdError("facekd teach: no teacher (set distill.teachers or pass --teacher NAME=PATH)")
+    if chunk < 1:
+        raise FacekdError(f"facekd teach: chunk must be >= 1, got {chunk}")
     names = list(teachers)
     cards = [teachers[n][1] for n in names]
     size, cs = cards[0].input_size, cards[0].crop_scale
@@ -73,76 +85,161 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
             raise FacekdError(f"teacher {n} is not a heatmap model")
         if c.num_keypoints != scheme.num_points:
             raise FacekdError(f"teacher {n} predicts {c.num_keypoints} points, the data's scheme has {scheme.num_points}")
+    meta = {"teachers": [{"name": n, "card": c.to_dict()} for n, c in zip(names, cards)],
+            "input_size": size, "crop_scale": cs, "scheme": scheme.name, "num_points": scheme.num_points,
+            "flip_test": bool(flip_test),
+            "sources": [{"path": s.path, "name": s.label, "labelled": bool(s.labelled)} for s in sources]}
+    store = _Parts(Path(parts), {**meta, "max_faces": max_faces, "chunk": chunk, **(fingerprint or {})},
+                   resume) if parts is not None else None
     codecs = [c.get_codec() for c in cards]
     dev = torch.device(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     models = [teachers[n][0].to(dev, memory_format=fmt).eval() for n in names]
-    pts_all, conf_all, aff_all, wh_all, keys, labelled = [], [], [], [], [], []
+
+    def run_chunk(crops, idx: list[int]) -> dict[str, np.ndarray]:
+        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(_Faces(crops), idx), batch_size=batch_size,
+                                             num_workers=workers, collate_fn=_collate)
+        pts, conf, aff, wh, keys, lab, bad = [], [], [], [], [], [], []
+        for batch, bad_items in loader:
+            bad += bad_items
+            if batch is not None:
+                x = batch["image"].to(dev).contiguous(memory_format=fmt)
+                with torch.no_grad():
+                    outs = [m(x).float().cpu().numpy() for m in models]
+                    if flip_test:
+                        xf = x.flip(-1)
+                        outs = [0.5 * (o + codec.flip_output(m(xf).float().cpu().numpy(), scheme.flip_perm))
+                                for o, m, codec in zip(outs, models, codecs)]
+                dec = [codec.decode(o) for codec, o in zip(codecs, outs)]  # crop px, peak values
+                pts.append(np.stack([d[0] for d in dec]))  # [T, B, K, 2]
+                conf.append(np.stack([d[1] for d in dec]))
+                aff.append(batch["affine"].numpy())
+                wh.append(batch["image_wh"].numpy())
+                keys += list(batch["key"])
+                lab += [bool(v) for v in batch["labelled"]]
+            bar.update(len(bad_items) + (0 if batch is None else len(batch["key"])))
+        t, k = len(models), scheme.num_points
+        return {"points": np.concatenate(pts, 1) if pts else np.zeros((t, 0, k, 2), np.float32),
+                "conf": np.concatenate(conf, 1) if conf else np.zeros((t, 0, k), np.float32),
+                "affine": np.concatenate(aff) if aff else np.zeros((0, 2, 3), np.float32),
+                "image_wh": np.concatenate(wh) if wh else np.zeros((0, 2), np.int32),
+                "keys": np.asarray(keys, dtype=np.str_), "labelled": np.asarray(lab, dtype=bool),
+                "bad": np.asarray(bad, dtype=np.str_)}
+
+    done: list[dict[str, np.ndarray]] = []
     previews: list[tuple[str, int, np.ndarray]] = []
     per_source: dict[str, dict[str, Any]] = {}
+    reused = 0
     t0 = time.perf_counter()
-    for src in sources:
+    for si, src in enumerate(sources):
         base = load_dataset(src.spec, scheme=scheme)
         if max_faces is not None and max_faces < len(base):
             base = base.select(sorted(set(np.linspace(0, len(base) - 1, max_faces).round().astype(int).tolist())))
         crops = CropDataset(base, None, scheme, augment=None, crop_scale=cs, input_size=size, strict=True,
                             with_key=True)
-        loader = torch.utils.data.DataLoader(_Faces(crops), batch_size=batch_size, num_workers=workers,
-                                             collate_fn=_collate)
+        first_row = sum(len(c["keys"]) for c in done)
         n_ok, bad = 0, []
-        shown = 0
         with tqdm(total=len(crops), desc=f"teach {src.label}", disable=not progress, file=sys.stderr,
                   dynamic_ncols=True, mininterval=1.0) as bar:
-            for batch, bad_items in loader:
-                bad += bad_items
-                if batch is not None:
-                    x = batch["image"].to(dev).contiguous(memory_format=fmt)
-                    with torch.no_grad():
-                        outs = [m(x).float().cpu().numpy() for m in models]
-                        if flip_test:
-                            xf = x.flip(-1)
-                            outs = [0.5 * (o + codec.flip_output(m(xf).float().cpu().numpy(), scheme.flip_perm))
-                                    for o, m, codec in zip(outs, models, codecs)]
-                    dec = [codec.decode(o) for codec, o in zip(codecs, outs)]  # crop px, peak values
-                    pts_all.append(np.stack([d[0] for d in dec]))  # [T, B, K, 2]
-                    conf_all.append(np.stack([d[1] for d in dec]))
-                    aff_all.append(batch["affine"].numpy())
-                    wh_all.append(batch["image_wh"].numpy())
-                    if shown < preview_per_source:  # a few canonical crops for the preview sheet
-                        take = min(preview_per_source - shown, len(x))
-                        previews += [(src.label, len(keys) + j, batch["image"][j].numpy()) for j in range(take)]
-                        shown += take
-                    keys += list(batch["key"])
-                    labelled += [bool(v) for v in batch["labelled"]]
-                    n_ok += len(x)
-                bar.update(len(bad_items) + (0 if batch is None else len(batch["key"])))
+            for ci, start in enumerate(range(0, len(crops), chunk)):
+                idx = list(range(start, min(start + chunk, len(crops))))
+                part = store.get(si, ci) if store is not None else None
+                if part is None:
+                    part = run_chunk(crops, idx)
+                    if store is not None:
+                        store.put(si, ci, part)
+                else:
+                    reused += len(part["keys"])
+                    bar.update(len(idx))
+                done.append(part)
+                n_ok += len(part["keys"])
+                bad += [str(b) for b in part["bad"]]
+        # a few canonical crops of the source for the preview sheet (read again: chunks may come from disk)
+        if preview:
+            for j in range(min(preview_per_source, n_ok)):
+                row = first_row + j
+                key = str(np.concatenate([c["keys"] for c in done])[row])
+                img = _crop_for_key(crops, key)
+                if img is not None:
+                    previews.append((src.label, row, img))
         per_source[src.label] = {"faces": n_ok, "skipped": len(bad), "labelled": bool(src.labelled),
                                  "skipped_examples": bad[:5]}
         if bad:
             log(f"{src.label}: {len(bad)} unreadable face(s) left out, e.g. {bad[0]}")
+    keys = [str(k) for c in done for k in c["keys"]]
     if not keys:
         raise FacekdError("facekd teach: no face could be read from the training sources")
     dup = len(keys) - len(set(keys))
     if dup:
         raise FacekdError(f"facekd teach: {dup} face(s) appear twice (same image and box) across the sources; "
                           "list each dataset once")
-    points = np.concatenate(pts_all, axis=1)
-    conf = np.concatenate(conf_all, axis=1)
-    meta = {"teachers": [{"name": n, "card": c.to_dict()} for n, c in zip(names, cards)],
-            "input_size": size, "crop_scale": cs, "scheme": scheme.name, "num_points": scheme.num_points,
-            "flip_test": bool(flip_test),
-            "sources": [{"path": s.path, "name": s.label, "labelled": bool(s.labelled)} for s in sources]}
+    points = np.concatenate([c["points"] for c in done], axis=1)
+    conf = np.concatenate([c["conf"] for c in done], axis=1)
+    labelled = np.concatenate([c["labelled"] for c in done])
     targets = TeacherTargets(meta, points.astype(np.float16), conf.astype(np.float16),
-                             np.concatenate(aff_all).astype(np.float32), np.concatenate(wh_all).astype(np.int32),
-                             keys)
+                             np.concatenate([c["affine"] for c in done]).astype(np.float32),
+                             np.concatenate([c["image_wh"] for c in done]).astype(np.int32), keys)
     elapsed = time.perf_counter() - t0
-    summary = {"faces": len(keys), "seconds": elapsed, "faces_per_s": len(keys) / max(elapsed, 1e-9),
-               "sources": per_source, "teachers": {}, **_quality(targets, np.asarray(labelled), knobs)}
+    summary = {"faces": len(keys), "seconds": elapsed,
+               "faces_per_s": (len(keys) - reused) / max(elapsed, 1e-9), "resumed_faces": reused,
+               "sources": per_source, "teachers": {}, **_quality(targets, labelled, knobs)}
     for i, n in enumerate(names):
         summary["teachers"][n] = {"mean_confidence": float(conf[i].astype(np.float64).mean())}
     if preview and previews:
         summary["preview"] = str(_preview_sheet(preview, targets, previews, knobs))
     return targets, summary
+
+
+def _crop_for_key(crops, key: str) -> np.ndarray | None:
+    """The canonical crop image of the face with cache key ``key`` (scans from the start: previews are the
+    first faces of a source)."""
+    for i in range(len(crops)):
+        try:
+            it = crops[i]
+        except DataError:
+            continue
+        if it["key"] == key:
+            return it["image"].numpy() if hasattr(it["image"], "numpy") else np.asarray(it["image"])
+    return None
+
+
+class _Parts:
+    """Finished chunks of a ``facekd teach`` run on disk (``PARTS/SS_CCCCC.npz`` + ``fingerprint.json``)."""
+
+    def __init__(self, folder: Path, fingerprint: dict[str, Any], resume: bool):
+        self.folder = folder
+        fp = json.loads(json.dumps(fingerprint, default=str))  # as it reads back from the file
+        have = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+        fp_file = folder / "fingerprint.json"
+        if have and not resume:
+            raise FacekdError(f"{folder} holds {len(have)} finished chunk(s) of an interrupted `facekd teach`: pass "
+                              "--resume to continue it, or --force to start again")
+        if have and fp_file.is_file() and json.loads(fp_file.read_text()) != fp:
+            old = json.loads(fp_file.read_text())
+            diff = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
+            raise FacekdError(f"{folder}: the finished chunks were made with other settings ({', '.join(diff)} "
+                              "differ): pass --force to start again")
+        folder.mkdir(parents=True, exist_ok=True)
+        if not have:
+            for f in folder.glob("*.npz.tmp.npz"):
+                f.unlink()
+        fp_file.write_text(json.dumps(fp, indent=2))
+
+    def _path(self, si: int, ci: int) -> Path:
+        return self.folder / f"{si:02d}_{ci:05d}.npz"
+
+    def get(self, si: int, ci: int) -> dict[str, np.ndarray] | None:
+        p = self._path(si, ci)
+        if not p.is_file():
+            return None
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def put(self, si: int, ci: int, part: dict[str, np.ndarray]) -> None:
+        p = self._path(si, ci)
+        tmp = p.with_name(p.name + ".tmp.npz")
+        np.savez(tmp, **part)
+        tmp.replace(p)
 
 
 def _preview_sheet(path, targets: TeacherTargets, previews, knobs: WeightKnobs):
