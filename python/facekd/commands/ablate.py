@@ -16,7 +16,8 @@ Teachers are named in the config (``distill.teachers``) or with ``--teacher NAME
 (``--targets`` or distill.targets, from `facekd teach`) no teacher runs during the ablation.
 Writes ``ablation.md`` (NME / FR / AUC on val and test, mean ± std over the seeds, training time),
 ``ablation.json`` (every run) and ``ablation.png`` into ``--out``. Runs go to ``--runs/<row>/seed<N>``;
-rerunning the command reuses finished runs and resumes interrupted ones.
+rerunning the command reuses finished runs and resumes interrupted ones. Runs go seed by seed (every row of
+the first seed, then the next seed), so a partial ablation compares all rows.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     test_spec = args.test or ex.default_test_data(base.data.val)
     test = load_dataset(test_spec, base.data.scheme) if test_spec else None
     teachers = cli_teachers(args)
-    cfgs = [(row, seed, row_config(base, row, seed, teachers, args.targets)) for row in rows for seed in args.seeds]
+    # seed-major: an ablation stopped part-way (a session's end) already has one seed of every row
+    cfgs = [(row, seed, row_config(base, row, seed, teachers, args.targets)) for seed in args.seeds for row in rows]
     for row, _, cfg in cfgs:  # fail before hours of training, not after
         d = cfg.distill
         if d is None:
