@@ -223,3 +223,60 @@ def test_configuration_errors(val):
     assert AugmentConfig.from_dict(cfg.to_dict()) == cfg
     no_codec = CropDataset(val, None, input_size=96)[0]
     assert no_codec["image"].shape == (3, 96, 96) and "heatmap" not in no_codec
+
+
+# -- the decoded-image cache ($FACEKD_IMAGE_CACHE_MB) ------------------------------------------------
+
+def test_image_cache_keeps_decoded_images_read_only_within_its_budget(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from facekd.data import base
+    from facekd.errors import FacekdError
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"im{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    monkeypatch.setattr(base, "_CACHE", {})
+    monkeypatch.setattr(base, "_CACHE_BYTES", [0])
+    monkeypatch.delenv(base.IMAGE_CACHE_ENV, raising=False)
+    plain = base.load_image(paths[0])
+    assert base._CACHE == {}  # unset: no cache
+    monkeypatch.setenv(base.IMAGE_CACHE_ENV, str(2.5 * 40 * 50 * 3 / 2 ** 20))  # room for two images
+    a = base.load_image(paths[0])
+    assert base.load_image(paths[0]) is a and not a.flags.writeable  # kept, and callers cannot write into it
+    np.testing.assert_array_equal(a, plain)  # the same pixels
+    base.load_image(paths[1])
+    c = base.load_image(paths[2])  # over the budget: decoded, not kept
+    assert str(paths[2]) not in base._CACHE and len(base._CACHE) == 2
+    np.testing.assert_array_equal(c, base._decode(paths[2]))
+    monkeypatch.setenv(base.IMAGE_CACHE_ENV, "lots")
+    with pytest.raises(FacekdError, match="FACEKD_IMAGE_CACHE_MB"):
+        base.load_image(paths[0])
+
+
+def test_training_with_the_image_cache_and_persistent_workers_gives_the_same_run(tmp_path, monkeypatch):
+    import csv
+
+    from facekd.config import TrainConfig
+    from facekd.data import base
+    from facekd.engine.trainer import Trainer
+    from test_trainer import make_pts_dataset, tiny_config
+
+    train = make_pts_dataset(tmp_path / "train", 8, seed=1)
+    val = make_pts_dataset(tmp_path / "val", 4, seed=2)
+    losses = {}
+    for cache in ("", "64"):
+        monkeypatch.setenv(base.IMAGE_CACHE_ENV, cache)
+        d = tiny_config(train, val)
+        d["data"]["workers"] = 1
+        d["schedule"]["epochs"] = 2
+        cfg = TrainConfig.from_dict(d)
+        out = tmp_path / f"run{cache or 'plain'}"
+        trainer = Trainer(cfg, out)
+        trainer.fit()
+        assert not trainer._persistent_loaders  # the workers end with the run
+        losses[cache] = [r["loss"] for r in csv.DictReader(open(out / "train_log.csv"))]
+    assert losses[""] == losses["64"] and len(losses[""]) >= 2  # the same samples, the same run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,8 +14,8 @@ import numpy as np
 from facekd.errors import FacekdError
 from facekd.schemes import LandmarkScheme
 
-__all__ = ["DataError", "FaceRecord", "LandmarkDataset", "SkipBadSamples", "load_image",
-           "box_from_points", "transform_points", "IMAGE_EXTS"]
+__all__ = ["DataError", "FaceRecord", "LandmarkDataset", "SkipBadSamples", "load_image", "image_cache_budget",
+           "box_from_points", "transform_points", "IMAGE_EXTS", "IMAGE_CACHE_ENV"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
@@ -28,8 +29,50 @@ class DataError(FacekdError):
         super().__init__(f"{path}: {reason}")
 
 
+IMAGE_CACHE_ENV = "FACEKD_IMAGE_CACHE_MB"
+_CACHE: dict[str, np.ndarray] = {}
+_CACHE_BYTES = [0]
+
+
+def image_cache_budget() -> int:
+    """Bytes of decoded images each process may keep (``$FACEKD_IMAGE_CACHE_MB``; unset or 0: no cache).
+
+    A pure speed knob: cached pixels are the decoded pixels, so training results do not change with it
+    (and it is not part of a run's config). The trainer keeps its loader workers alive across epochs when
+    it is set, so that each worker keeps its cache."""
+    text = os.environ.get(IMAGE_CACHE_ENV, "").strip()
+    if not text:
+        return 0
+    try:
+        mb = float(text)
+    except ValueError:
+        raise FacekdError(f"${IMAGE_CACHE_ENV} must be a number of megabytes, got {text!r}") from None
+    if mb < 0:
+        raise FacekdError(f"${IMAGE_CACHE_ENV} must be >= 0, got {text!r}")
+    return int(mb * 2 ** 20)
+
+
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image as uint8 RGB [H, W, 3] (any Pillow mode is converted)."""
+    """Read an image as uint8 RGB [H, W, 3] (any Pillow mode is converted).
+
+    With ``$FACEKD_IMAGE_CACHE_MB`` set, decoded images are kept in this process (first come, up to that
+    budget, never evicted) and returned read-only: callers must not write into the array."""
+    budget = image_cache_budget()
+    if budget:
+        key = str(path)
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+        arr = _decode(path)
+        if _CACHE_BYTES[0] + arr.nbytes <= budget:
+            arr.setflags(write=False)
+            _CACHE[key] = arr
+            _CACHE_BYTES[0] += arr.nbytes
+        return arr
+    return _decode(path)
+
+
+def _decode(path: str | Path) -> np.ndarray:
     from PIL import Image
 
     try:

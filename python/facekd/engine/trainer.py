@@ -330,6 +330,7 @@ class Trainer:
         self.task = task or GroundTruthTask()
         self.resume = resume
         self._log_fn = log
+        self._persistent_loaders: dict[int, DataLoader] = {}  # with an image cache: one loader per dataset
         self.device = self._pick_device(cfg.runtime.device)
         self.dist = init_distributed(self.device)
         if self.device.type == "cuda" and self.dist.enabled:
@@ -500,11 +501,24 @@ class Trainer:
         return out
 
     def _loader(self, dataset, sampler=None, batch_size: int = 1, shuffle: bool = False) -> DataLoader:
+        from facekd.data.base import image_cache_budget
+
         w = self.cfg.data.workers
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
-                          num_workers=w, drop_last=sampler is not None, worker_init_fn=_worker_init,
-                          pin_memory=self.device.type == "cuda",
-                          multiprocessing_context="fork" if w and sys.platform == "linux" else None)
+        # With an image cache ($FACEKD_IMAGE_CACHE_MB) each dataset's loader is made once and its workers live
+        # across epochs, so every worker keeps what it decoded. The samples are the same either way: the
+        # sampler runs here, and the epoch reaches the workers through the datasets' shared-memory counter.
+        persistent = bool(w) and image_cache_budget() > 0
+        key = id(dataset)
+        if persistent and key in self._persistent_loaders:
+            return self._persistent_loaders[key]
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
+                            num_workers=w, persistent_workers=persistent,
+                            drop_last=sampler is not None, worker_init_fn=_worker_init,
+                            pin_memory=self.device.type == "cuda",
+                            multiprocessing_context="fork" if w and sys.platform == "linux" else None)
+        if persistent:
+            self._persistent_loaders[key] = loader
+        return loader
 
     def _set_train_mode(self) -> None:
         self.model.train()
@@ -773,6 +787,7 @@ class Trainer:
             (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
             if writer is not None:
                 writer.close()
+        self._persistent_loaders.clear()  # their workers (and image caches) end with the run
         return result
 
     def _validate_and_track(self, epoch: int, val_log, writer) -> None:
