@@ -36,7 +36,7 @@ class _Faces(torch.utils.data.Dataset):
             it = self.crops[i]
         except DataError as e:
             return {"bad": f"{e.path}: {e.reason}"}
-        return {k: it[k] for k in ("image", "affine", "key", "image_wh", "labelled")}
+        return {"index": i, **{k: it[k] for k in ("image", "affine", "key", "image_wh", "labelled")}}
 
 
 def _collate(items):
@@ -96,10 +96,10 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     models = [teachers[n][0].to(dev, memory_format=fmt).eval() for n in names]
 
-    def run_chunk(crops, idx: list[int]) -> dict[str, np.ndarray]:
+    def run_chunk(crops, idx: list[int], bar) -> dict[str, np.ndarray]:
         loader = torch.utils.data.DataLoader(torch.utils.data.Subset(_Faces(crops), idx), batch_size=batch_size,
                                              num_workers=workers, collate_fn=_collate)
-        pts, conf, aff, wh, keys, lab, bad = [], [], [], [], [], [], []
+        pts, conf, aff, wh, keys, lab, rows, bad = [], [], [], [], [], [], [], []
         for batch, bad_items in loader:
             bad += bad_items
             if batch is not None:
@@ -117,6 +117,7 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
                 wh.append(batch["image_wh"].numpy())
                 keys += list(batch["key"])
                 lab += [bool(v) for v in batch["labelled"]]
+                rows += [int(v) for v in batch["index"]]
             bar.update(len(bad_items) + (0 if batch is None else len(batch["key"])))
         t, k = len(models), scheme.num_points
         return {"points": np.concatenate(pts, 1) if pts else np.zeros((t, 0, k, 2), np.float32),
@@ -124,7 +125,7 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
                 "affine": np.concatenate(aff) if aff else np.zeros((0, 2, 3), np.float32),
                 "image_wh": np.concatenate(wh) if wh else np.zeros((0, 2), np.int32),
                 "keys": np.asarray(keys, dtype=np.str_), "labelled": np.asarray(lab, dtype=bool),
-                "bad": np.asarray(bad, dtype=np.str_)}
+                "index": np.asarray(rows, dtype=np.int64), "bad": np.asarray(bad, dtype=np.str_)}
 
     done: list[dict[str, np.ndarray]] = []
     previews: list[tuple[str, int, np.ndarray]] = []
@@ -137,7 +138,7 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
             base = base.select(sorted(set(np.linspace(0, len(base) - 1, max_faces).round().astype(int).tolist())))
         crops = CropDataset(base, None, scheme, augment=None, crop_scale=cs, input_size=size, strict=True,
                             with_key=True)
-        first_row = sum(len(c["keys"]) for c in done)
+        first_row, first_part = sum(len(c["keys"]) for c in done), len(done)
         n_ok, bad = 0, []
         with tqdm(total=len(crops), desc=f"teach {src.label}", disable=not progress, file=sys.stderr,
                   dynamic_ncols=True, mininterval=1.0) as bar:
@@ -145,7 +146,7 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
                 idx = list(range(start, min(start + chunk, len(crops))))
                 part = store.get(si, ci) if store is not None else None
                 if part is None:
-                    part = run_chunk(crops, idx)
+                    part = run_chunk(crops, idx, bar)
                     if store is not None:
                         store.put(si, ci, part)
                 else:
@@ -154,14 +155,10 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
                 done.append(part)
                 n_ok += len(part["keys"])
                 bad += [str(b) for b in part["bad"]]
-        # a few canonical crops of the source for the preview sheet (read again: chunks may come from disk)
-        if preview:
-            for j in range(min(preview_per_source, n_ok)):
-                row = first_row + j
-                key = str(np.concatenate([c["keys"] for c in done])[row])
-                img = _crop_for_key(crops, key)
-                if img is not None:
-                    previews.append((src.label, row, img))
+        # a few canonical crops of the source for the preview sheet (cropped again: chunks may come from disk)
+        if preview and n_ok:
+            first = np.concatenate([c["index"] for c in done[first_part:]])[:preview_per_source]
+            previews += [(src.label, first_row + j, np.asarray(crops[int(i)]["image"])) for j, i in enumerate(first)]
         per_source[src.label] = {"faces": n_ok, "skipped": len(bad), "labelled": bool(src.labelled),
                                  "skipped_examples": bad[:5]}
         if bad:
@@ -190,19 +187,6 @@ def build_targets(sources: Sequence[Any], scheme, teachers: dict[str, tuple[nn.M
     return targets, summary
 
 
-def _crop_for_key(crops, key: str) -> np.ndarray | None:
-    """The canonical crop image of the face with cache key ``key`` (scans from the start: previews are the
-    first faces of a source)."""
-    for i in range(len(crops)):
-        try:
-            it = crops[i]
-        except DataError:
-            continue
-        if it["key"] == key:
-            return it["image"].numpy() if hasattr(it["image"], "numpy") else np.asarray(it["image"])
-    return None
-
-
 class _Parts:
     """Finished chunks of a ``facekd teach`` run on disk (``PARTS/SS_CCCCC.npz`` + ``fingerprint.json``)."""
 
@@ -214,8 +198,8 @@ class _Parts:
         if have and not resume:
             raise FacekdError(f"{folder} holds {len(have)} finished chunk(s) of an interrupted `facekd teach`: pass "
                               "--resume to continue it, or --force to start again")
-        if have and fp_file.is_file() and json.loads(fp_file.read_text()) != fp:
-            old = json.loads(fp_file.read_text())
+        old = json.loads(fp_file.read_text()) if have and fp_file.is_file() else fp
+        if old != fp:
             diff = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
             raise FacekdError(f"{folder}: the finished chunks were made with other settings ({', '.join(diff)} "
                               "differ): pass --force to start again")
