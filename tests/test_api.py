@@ -264,6 +264,24 @@ def test_turn_check(untrained, patch, threshold, rotation, calls):
     assert f.score > 0.6 if rotation or patch == "above" else f.score < 0.3
 
 
+@pytest.mark.parametrize("card_threshold,option,calls", [
+    (0.1, None, 1),   # the card's measured threshold: the 0.2-score fit is not tried again
+    (0.1, 0.4, 2),    # an explicit option overrides the card
+    (0.5, None, 2),   # a card threshold above the fit's score: the turns are tried
+])
+def test_turn_check_threshold_comes_from_the_card(untrained, card_threshold, option, calls):
+    import dataclasses
+
+    card = dataclasses.replace(untrained.card, turn_threshold=card_threshold)
+    model = OrientTemplate(card.get_codec(), _template(card.input_size, card.crop_scale))
+    lm = Landmarker.from_module(model, card, recrop_degrees=-1, turn_threshold=option)
+    img = np.full((240, 240, 3), 60, np.uint8)
+    img[140:190, 70:170] = 250
+    f = lm.detect(img, [[70, 70, 100, 100]])[0]
+    assert len(model.calls) == calls
+    assert abs(abs(f.rotation) - (180.0 if calls == 2 else 0.0)) < 1e-3
+
+
 def test_turn_threshold_must_be_a_number(untrained):
     with pytest.raises(FacekdError, match="turn_threshold"):
         Landmarker.from_module(TemplateModel(untrained.card.get_codec(), np.zeros((K, 2), np.float32)),

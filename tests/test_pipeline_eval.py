@@ -69,3 +69,49 @@ def test_a_face_nobody_finds_is_a_miss(landmarker):
     assert s["missed"] == 1 and s["miss_rate"] == 1.0 and s["nme"] is None
     with pytest.raises(FacekdError, match="empty"):
         evaluate_pipeline(landmarker, [], progress=False)
+
+
+def test_choose_turn_threshold_halfway_between_the_percentiles():
+    from facekd.engine.evaluator import choose_turn_threshold
+
+    r = choose_turn_threshold(np.linspace(0.6, 0.8, 21), np.linspace(0.2, 0.4, 21))
+    assert r["correct_p5"] == pytest.approx(0.61) and r["wrong_p95"] == pytest.approx(0.39)
+    assert r["threshold"] == 0.5 and r["gap"] == pytest.approx(0.22)
+    assert r["correct_below"] == 0 and r["wrong_above"] == 0 and r["faces"] == 21
+    with pytest.raises(FacekdError, match="no scores"):
+        choose_turn_threshold(np.array([]), np.array([0.3]))
+
+
+def test_turn_scores_tell_correct_from_turned_crops(faces, landmarker):
+    """On real faces turned by up to 180 degrees, the bundled model's fit of the crop at the true roll
+    scores well above its best fit of the crops turned 90/180/270 degrees the wrong way."""
+    from facekd.data.rotated import RotatedFaces
+    from facekd.engine.evaluator import turn_scores
+
+    sc = turn_scores(landmarker, RotatedFaces(faces, max_angle=180.0, seed=3), progress=False)
+    assert len(sc["correct"]) == len(faces)
+    assert (sc["correct"] > sc["wrong"] + 0.1).all(), sc
+
+
+def test_bench_turn_writes_the_card_only_when_asked(tmp_path):
+    import json
+    import shutil
+
+    from facekd.api import default_model_path
+    from facekd.cli import main
+
+    _need_shared()
+    if default_model_path() is None:
+        pytest.skip("the default model asset is not bundled")
+    model = tmp_path / "m"
+    shutil.copytree(default_model_path(), model)
+    before = (model / "model.json").read_text()
+    args = ["bench", "turn", "--model", str(model), "--data", str(HELEN), "--limit", "4", "--quiet"]
+    assert main(args) == 0
+    assert (model / "model.json").read_text() == before
+    assert main(args + ["--write-card"]) == 0
+    t = json.loads((model / "model.json").read_text())["turn_threshold"]
+    assert 0.2 < t < 0.7
+    from facekd.api import Landmarker
+
+    assert Landmarker(model).card.turn_threshold == t

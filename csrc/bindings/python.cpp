@@ -295,7 +295,7 @@ class PyLandmarker {
     o.detector_transform = box_transform(transform);
     o.recrop_degrees = recrop_degrees;
     o.max_recrops = max_recrops;
-    if (turn_threshold) o.turn_threshold = *turn_threshold;  // else the C default
+    if (turn_threshold) o.turn_threshold = *turn_threshold;  // else the C default: the card's
     o.loss_threshold = loss_threshold;
     o.min_face = min_face;
     o.smooth = smooth ? 1 : 0;

@@ -1,5 +1,6 @@
 // The extern "C" boundary: every C++ exception becomes an fk_status plus a thread-local message.
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -187,7 +188,7 @@ fk_status fk_landmarker_options_default(fk_landmarker_options* options) {
     options->detector_transform = fk_box_transform{0.0f, 0.0f, 1.0f, 1.0f};
     options->recrop_degrees = 5.0f;
     options->max_recrops = 2;
-    options->turn_threshold = 0.4f;
+    options->turn_threshold = NAN;  // the card's turn_threshold (0.4 when it has none)
     options->loss_threshold = 0.3f;
     options->min_face = 16.0f;
     options->smooth = 1;

@@ -83,6 +83,8 @@ Card parse_card(const char* json_text) {
   if (c.input_size < 8 || c.input_size > 4096) bad(format("input_size must be in [8, 4096], got %d", c.input_size));
   c.crop_scale = static_cast<float>(number_field(card, "crop_scale", 1.25, ""));
   if (!(c.crop_scale > 0)) bad("crop_scale must be > 0");
+  c.turn_threshold = static_cast<float>(number_field(card, "turn_threshold", 0.4, ""));
+  if (!(c.turn_threshold >= 0)) bad("turn_threshold must be >= 0");
   triple(card, "mean", c.mean);
   triple(card, "std", c.std);
   for (float s : c.std) {

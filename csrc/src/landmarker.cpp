@@ -68,7 +68,7 @@ Landmarker::Landmarker(const char* card_json, const fk_landmarker_options& o) : 
   require_finite(o.recrop_degrees, "options.recrop_degrees");
   require(o.max_recrops >= 0 && o.max_recrops <= 8, format("options.max_recrops must be in [0, 8] (got %d)", o.max_recrops));
   require(!std::isnan(o.loss_threshold), "options.loss_threshold must be a number");
-  require(!std::isnan(o.turn_threshold), "options.turn_threshold must be a number");
+  if (std::isnan(o.turn_threshold)) options_.turn_threshold = card_.turn_threshold;  // the default: the card's
   require_finite(o.min_face, "options.min_face");
   require(o.max_detections >= 1 && o.max_detections <= 4096,
           format("options.max_detections must be in [1, 4096] (got %d)", o.max_detections));

@@ -20,6 +20,8 @@ struct Card {
   float mean[3] = {0.485f, 0.456f, 0.406f};
   float std[3] = {0.229f, 0.224f, 0.225f};
   int eye_left = -1, eye_right = -1;
+  // Turn check threshold measured for this model (card "turn_threshold"; 0.4 when the card has none).
+  float turn_threshold = 0.4f;
 
   int output_floats() const {
     return output_kind == FK_OUTPUT_HEATMAP ? num_keypoints * heatmap_size * heatmap_size : num_keypoints * 2;

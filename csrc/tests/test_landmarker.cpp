@@ -174,9 +174,10 @@ struct RollRun {
 };
 
 // One IMAGE-mode call of a landmarker made with `o` (the 6-point card) on one given detection.
-RollRun process_one(const fk_landmarker_options& o, const fk_image& image, const fk_detection& det) {
+RollRun process_one(const fk_landmarker_options& o, const fk_image& image, const fk_detection& det,
+                    const char* card = kCard) {
   fk_landmarker* lm = nullptr;
-  REQUIRE(fk_landmarker_create(kCard, &o, &lm) == FK_OK);
+  REQUIRE(fk_landmarker_create(card, &o, &lm) == FK_OK);
   RollRun run;
   std::vector<float> pts(12), sc(6);
   fk_landmarker_result r{1, &run.face, pts.data(), sc.data(), nullptr, 0, 0, 0};
@@ -296,13 +297,15 @@ int orient_model(void* user, const float* crops, int n, int size, float* out, si
 }
 
 // A gray 200 x 200 image with a bright patch (x0, y0, x1, y1); one detection (box 50..150, roll 0).
-RollRun run_orient(OrientModel& m, int x0, int y0, int x1, int y1, float turn_threshold, int max_recrops = 0) {
+// turn_threshold NAN: the options' default (the card's value).
+RollRun run_orient(OrientModel& m, int x0, int y0, int x1, int y1, float turn_threshold, int max_recrops = 0,
+                   const char* card = kCard) {
   fk_landmarker_options o;
   fk_landmarker_options_default(&o);
   o.model = orient_model;
   o.model_user = &m;
   o.max_recrops = max_recrops;
-  o.turn_threshold = turn_threshold;
+  if (!std::isnan(turn_threshold)) o.turn_threshold = turn_threshold;
   std::vector<unsigned char> px(200 * 200 * 3, 60);
   for (int y = y0; y < y1; ++y) {
     for (int x = x0; x < x1; ++x) px[(y * 200 + x) * 3] = px[(y * 200 + x) * 3 + 1] = px[(y * 200 + x) * 3 + 2] = 250;
@@ -310,11 +313,52 @@ RollRun run_orient(OrientModel& m, int x0, int y0, int x1, int y1, float turn_th
   const fk_image image{px.data(), 200, 200, 600, FK_PIXEL_RGB8, nullptr, 0};
   fk_detection det{};
   det.box[0] = 50, det.box[1] = 50, det.box[2] = 100, det.box[3] = 100;
-  RollRun run = process_one(o, image, det);
+  RollRun run = process_one(o, image, det, card);
   run.calls = m.calls;
   return run;
 }
+
+const char* kCardTurn01 =
+    R"({"num_keypoints": 6, "input_size": 64, "output_type": "heatmap", "turn_threshold": 0.1,
+        "codec": {"type": "heatmap", "input_size": 64, "heatmap_size": 32, "sigma": 1.0, "decode": "dark"},
+        "crop_scale": 1.25, "scheme": {"name": "six", "num_points": 6, "eye_corners": [0, 1]}})";
 }  // namespace
+
+TEST_CASE("landmarker: the default turn threshold is the card's (0.4 without one)") {
+  fk_landmarker_options o;
+  fk_landmarker_options_default(&o);
+  CHECK(std::isnan(o.turn_threshold));
+  SUBCASE("a card without turn_threshold: 0.4, so a 0.2-score fit is tried at the turns") {
+    OrientModel m;
+    const RollRun r = run_orient(m, 60, 120, 140, 145, NAN);
+    CHECK(m.sizes == std::vector<int>{1, 3});
+    CHECK(std::fabs(std::fabs(r.face.rotation_deg) - 180.0f) < 1e-3f);
+  }
+  SUBCASE("a card with turn_threshold 0.1: the 0.2-score fit stays") {
+    OrientModel m;
+    const RollRun r = run_orient(m, 60, 120, 140, 145, NAN, 0, kCardTurn01);
+    CHECK(m.sizes == std::vector<int>{1});
+    CHECK(r.face.rotation_deg == 0.0f);
+  }
+  SUBCASE("an explicit option overrides the card") {
+    OrientModel m;
+    const RollRun r = run_orient(m, 60, 120, 140, 145, 0.4f, 0, kCardTurn01);
+    CHECK(m.sizes == std::vector<int>{1, 3});
+  }
+  SUBCASE("a negative or non-numeric card value is an error naming it") {
+    TiltModel t{6, 32, 64, 0, 0, 0};
+    o.model = tilt_model;
+    o.model_user = &t;
+    fk_landmarker* lm = nullptr;
+    std::string bad(kCardTurn01);
+    bad.replace(bad.find("0.1"), 3, "-1");
+    CHECK_FAILS_WITH(fk_landmarker_create(bad.c_str(), &o, &lm), FK_ERR_INVALID_ARGUMENT, "turn_threshold");
+    bad = kCardTurn01;
+    bad.replace(bad.find("0.1"), 3, "\"x\"");
+    CHECK_FAILS_WITH(fk_landmarker_create(bad.c_str(), &o, &lm), FK_ERR_INVALID_ARGUMENT, "turn_threshold");
+    CHECK(lm == nullptr);
+  }
+}
 
 TEST_CASE("landmarker: a low-scoring fit is tried again at quarter and half turns") {
   SUBCASE("the patch below the box: the 180-degree crop fits and is kept") {

@@ -8,6 +8,7 @@ checkpoints and inside exported programs). Preprocessing: crop the face box enla
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class ModelCard:
     facekd_version: str = field(default_factory=_facekd_version)
     training_data: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Turn-check threshold measured for this model (mean landmark score below which the pipeline tries
+    # the crop turned by 90/180/270 degrees; facekd.engine.evaluator.turn_threshold). None: 0.4.
+    turn_threshold: float | None = None
     format: int = CARD_FORMAT
 
     def __post_init__(self) -> None:
@@ -87,12 +91,17 @@ class ModelCard:
             raise bad(f"pixel_format must be 'RGB', got {self.pixel_format!r}")
         if self.crop_scale <= 0:
             raise bad(f"crop_scale must be > 0, got {self.crop_scale}")
+        t = self.turn_threshold
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0):
+            raise bad(f"turn_threshold must be a finite number >= 0, got {t!r}")
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d["flip_perm"] = self.flip_perm  # convenience copy for consumers that read JSON only
+        if d["turn_threshold"] is None:  # absent: consumers use 0.4
+            del d["turn_threshold"]
         return d
 
     def to_json(self, indent: int | None = 2) -> str:

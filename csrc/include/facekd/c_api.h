@@ -285,8 +285,10 @@ typedef struct fk_landmarker_options {
    * after the re-crops is cropped again turned by 90, 180 and 270 degrees (same box, one batched
    * call) and keeps the best-scoring fit when it beats the first (then re-crops at its roll as
    * above). A detector that read a turned face's eyes wrongly gives a crop the network cannot fit;
-   * its heatmap peaks stay low. Default 0.4 (the bundled model's correct fits score >= 0.43, its
-   * fits of wrongly turned crops <= 0.31 on turned ytf68 / helen_afw faces); <= 0 disables it. */
+   * its heatmap peaks stay low. The scores depend on the model (its heatmap size, its training),
+   * so the threshold is measured per model and stored in its card ("turn_threshold": between the
+   * scores of correct fits and of wrongly turned ones on turned val faces; 0.4 for a card without
+   * it). Default NAN: the card's value; <= 0 disables the check. */
   float turn_threshold;
   /* VIDEO: the tracked face is lost when the mean landmark score < loss_threshold (default 0.3)
    * or its box is smaller than min_face px (default 16); a detection is kept only with a mean

@@ -96,6 +96,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--limit", type=int, default=None, help="N faces per dataset (spread)")
     pr.add_argument("--out", type=Path, default=Path("runs/bench/rotation"), help="output folder")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pt = sub.add_parser("turn", help="measure a model's turn-check threshold (its card's turn_threshold)",
+                        description="mean landmark scores of correct crops and of crops turned the wrong way "
+                                    "(90/180/270 deg) on turned faces; the threshold halfway between their "
+                                    "5th / 95th percentiles")
+    pt.add_argument("--model", required=True, help="model directory (or 'default')")
+    pt.add_argument("--data", type=csv_list(str), required=True,
+                    help="comma-separated val datasets (select on val: never the test split)")
+    pt.add_argument("--max-angle", type=float, default=180.0, help="faces turned by a uniform angle in +-A")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--limit", type=int, default=None, help="N faces per dataset (spread)")
+    pt.add_argument("--write-card", action="store_true",
+                    help="store the threshold as turn_threshold in MODEL/model.json (replaces the value there)")
+    pt.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         return _detector(args)
     if args.bench == "rotation":
         return _rotation(args)
+    if args.bench == "turn":
+        return _turn(args)
     return _peers(args)
 
 
@@ -406,6 +421,44 @@ def _rotation(args: argparse.Namespace) -> int:
                       f"{'-' if st.get('ratio') is None else format(st['ratio'], '.3f')} | {st['ms_per_image']:.0f} |")
     (args.out / "rotation.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print("\n".join(md))
+    return 0
+
+
+def _turn(args: argparse.Namespace) -> int:
+    import torch
+
+    from facekd.api import Landmarker
+    from facekd.data import load_dataset
+    from facekd.data.rotated import RotatedFaces
+    from facekd.engine.evaluator import choose_turn_threshold, turn_scores
+
+    card_path = None
+    if args.write_card:
+        card_path = Path(args.model) / "model.json"
+        if not card_path.is_file():
+            raise FacekdError(f"--write-card needs a model directory with a model.json, got {args.model}")
+    torch.set_num_threads(1)
+    lm = Landmarker(args.model, threads=1)
+    correct, wrong = [], []
+    for d in args.data:
+        rot = RotatedFaces(_spread(load_dataset(d), args.limit), max_angle=args.max_angle, seed=args.seed)
+        sc = turn_scores(lm, rot, progress=not args.quiet, desc=f"turn scores {Path(d).name}")
+        c, w = sc["correct"], sc["wrong"]
+        print(f"{d}: {len(c)} faces; correct fits min {c.min():.3f} p5 {np.percentile(c, 5):.3f} median "
+              f"{np.median(c):.3f}; wrongly turned max {w.max():.3f} p95 {np.percentile(w, 95):.3f} "
+              f"median {np.median(w):.3f}")
+        correct.append(c)
+        wrong.append(w)
+    res = choose_turn_threshold(np.concatenate(correct), np.concatenate(wrong))
+    print(json.dumps({"model": str(args.model), **res}))
+    if res["gap"] <= 0:
+        print(f"warning: the score ranges overlap (correct p5 {res['correct_p5']:.3f} <= wrong p95 "
+              f"{res['wrong_p95']:.3f}): the check will also try turns on some correct fits", file=sys.stderr)
+    if card_path is not None:
+        d = json.loads(card_path.read_text(encoding="utf-8"))
+        d["turn_threshold"] = res["threshold"]
+        card_path.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
+        print(f"turn_threshold {res['threshold']} written to {card_path}")
     return 0
 
 

@@ -16,7 +16,7 @@ from facekd.errors import FacekdError
 from facekd.schemes import LandmarkScheme, as_scheme, common_points, convert
 
 __all__ = ["EvalResult", "evaluate", "evaluate_pipeline", "MeanShapePredictor", "pipeline_summary",
-           "predict_points", "subset_table", "THRESHOLDS"]
+           "predict_points", "subset_table", "THRESHOLDS", "turn_scores", "choose_turn_threshold"]
 
 THRESHOLDS = (0.10, 0.08)
 
@@ -319,6 +319,58 @@ def evaluate_pipeline(landmarker, dataset, *, norm: str = "interocular", progres
                                   visible=None if vis is None else np.asarray(vis)[None])[0])
         out["rotation"][i] = float(best.rotation)
     return out
+
+
+def turn_scores(landmarker, dataset, *, progress: bool = True, desc: str = "turn scores") -> dict[str, np.ndarray]:
+    """Mean landmark scores of ``landmarker``'s model on each face of ``dataset`` cropped the right way
+    up and turned the wrong way: the crop box is the tight box of the ground-truth points in the face's
+    own frame, its roll the ground-truth eye roll (the scheme's ``eye_corners``); ``correct`` holds the
+    score at that roll, ``wrong`` the best of the three crops turned by 90, 180 and 270 degrees more
+    (what the turn check must tell apart). Faces without both eye corners are skipped."""
+    import math
+
+    from tqdm import tqdm
+
+    l, r = landmarker.scheme.eye_corners
+    correct, wrong = [], []
+    for i in tqdm(range(len(dataset)), desc=desc, unit="face", disable=not progress):
+        it = dataset[i]
+        gt = np.asarray(it["landmarks"], dtype=np.float64)
+        pts = gt[np.isfinite(gt).all(axis=1)]
+        if not np.isfinite(gt[[l, r]]).all() or len(pts) < 2:
+            continue
+        d = gt[r] - gt[l]
+        roll = math.degrees(math.atan2(d[1], d[0]))
+        th = math.radians(roll)
+        cs, sn = math.cos(th), math.sin(th)
+        centre = pts.mean(axis=0)
+        q = pts - centre
+        up = np.stack([cs * q[:, 0] + sn * q[:, 1], -sn * q[:, 0] + cs * q[:, 1]], axis=1)  # face frame
+        lo, hi = up.min(axis=0), up.max(axis=0)
+        mid = (lo + hi) / 2
+        cx = centre[0] + cs * mid[0] - sn * mid[1]
+        cy = centre[1] + sn * mid[0] + cs * mid[1]
+        w, h = max(hi[0] - lo[0], 1.0), max(hi[1] - lo[1], 1.0)
+        box = np.array([cx - w / 2, cy - h / 2, w, h], np.float32)
+        _, sc = landmarker.predict(it["image"], np.stack([box] * 4), rotations=[roll + 90.0 * t for t in range(4)])
+        m = sc.mean(axis=1)
+        correct.append(float(m[0]))
+        wrong.append(float(m[1:].max()))
+    return {"correct": np.asarray(correct), "wrong": np.asarray(wrong)}
+
+
+def choose_turn_threshold(correct: np.ndarray, wrong: np.ndarray) -> dict[str, float]:
+    """The turn-check threshold: halfway between the 5th percentile of the correct fits' scores and the
+    95th percentile of the wrongly turned fits' (rounded to 0.01), with the separation it leaves
+    (``gap`` > 0: the two percentiles do not overlap)."""
+    c, w = np.asarray(correct, np.float64), np.asarray(wrong, np.float64)
+    if len(c) == 0 or len(w) == 0:
+        raise FacekdError("choose_turn_threshold: no scores (no face with both eye corners)")
+    lo, hi = float(np.percentile(c, 5)), float(np.percentile(w, 95))
+    return {"threshold": round((lo + hi) / 2, 2), "correct_p5": lo, "wrong_p95": hi, "gap": lo - hi,
+            "correct_min": float(c.min()), "wrong_max": float(w.max()),
+            "correct_below": float((c < round((lo + hi) / 2, 2)).mean()),
+            "wrong_above": float((w >= round((lo + hi) / 2, 2)).mean()), "faces": int(len(c))}
 
 
 def pipeline_summary(res: dict[str, Any], upright: dict[str, Any] | None = None) -> dict[str, Any]:
