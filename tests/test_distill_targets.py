@@ -326,6 +326,10 @@ def test_named_teachers_and_legacy_migration():
     assert d.validate() == [] and d.needed_teachers() == ["w32", "w18", "slim"]
     d.lambda_cd = 0.0
     assert d.needed_teachers() == ["w18", "slim"]
+    d.alpha, d.lambda_akd, d.lambda_pl = 0.0, 0.0, 1.0  # pseudo-labels: the KD teachers' consensus only
+    assert d.needed_teachers() == ["w18", "slim"]
+    d.kd_teachers = []  # empty: every teacher
+    assert d.needed_teachers() == ["w32", "w18", "slim"]
     assert DistillConfig(teachers={"w32": "a"}, kd_teachers=["w18"]).validate()[0].startswith("distill.kd_teachers")
     with pytest.warns(FutureWarning, match="teacher1 is deprecated"):
         old = DistillConfig(teacher1="p1", teacher2="p2", kd_teachers=["t1", "t2"])

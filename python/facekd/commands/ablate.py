@@ -8,6 +8,7 @@ Rows (each a ``distill:`` override of the base config; the first is plain traini
                   distill.targets) — the baseline that shows what the soft targets add
     kd            + weighted multi-teacher heatmap KD (per sample and landmark)
     kd_uniform    + multi-teacher heatmap KD, uniform teacher average
+    kd_multi      + weighted heatmap KD from every teacher of distill.teachers (whatever kd_teachers says)
     cwd           weighted KD + channel-wise distillation from distill.cd_teacher
     adversarial   weighted KD + adversarial KD (one L_A per distill.akd_teachers)
     full          the config's distill: section as written (the full objective)
@@ -46,6 +47,8 @@ ROWS: tuple[Row, ...] = (
     Row("pseudo", "GT + pseudo-labels (no KD)", {"alpha": 0.0, "lambda_pl": 1.0, "lambda_cd": 0.0, "lambda_akd": 0.0}),
     Row("kd", "+ weighted heatmap KD", {"teacher_weighting": "weighted", **_OFF}),
     Row("kd_uniform", "+ heatmap KD (uniform)", {"teacher_weighting": "uniform", **_OFF}),
+    Row("kd_multi", "+ weighted heatmap KD, every teacher", {"teacher_weighting": "weighted", "kd_teachers": [],
+                                                             **_OFF}),
     Row("cwd", "weighted KD + CWD", {"teacher_weighting": "weighted", "lambda_akd": 0.0, "lambda_pl": 0.0}),
     Row("adversarial", "weighted KD + adversarial", {"teacher_weighting": "weighted", "lambda_cd": 0.0,
                                                      "lambda_pl": 0.0}),

@@ -57,7 +57,7 @@ class DistillConfig:
     disc_spectral_norm: bool = True  # spectral norm on every discriminator conv (Miyato et al. 2018)
     disc_lr: float = 1e-4
     disc_betas: tuple[float, float] = (0.5, 0.99)
-    # L_PL: hard pseudo-labels: the teachers' consensus points re-encoded as ground truth on unlabelled faces
+    # L_PL: hard pseudo-labels: the consensus points of the KD teachers (kd_teachers) re-encoded as ground truth on unlabelled faces
     # (needs a targets cache; the baseline that shows what the soft KD targets add)
     lambda_pl: float = 0.0
     pl_min_weight: float = 0.5  # a pseudo-label point counts (weight 1) when its reliability is >= this, else 0
@@ -155,7 +155,7 @@ class DistillConfig:
             need.add(self.cd_name)
         if self.lambda_akd > 0:
             need |= set(self.akd_names)
-        if self.lambda_pl > 0:
-            need |= set(self.teachers)
+        if self.lambda_pl > 0:  # pseudo-labels: the consensus of the KD teachers
+            need |= set(self.kd_names)
         order = list(self.teachers)
         return sorted(need, key=lambda n: (order.index(n) if n in order else len(order), n))
