@@ -186,6 +186,29 @@ def test_teach_flip_test_averages_out_a_teacher_bias(tmp_path):
     assert abs(err[True]) < 0.5    # its mirrored answer is 2 px to the left: the mean cancels
 
 
+def test_score_targets_ranks_teachers_and_their_mixes_against_the_labels(tmp_path):
+    """An exact teacher and one 3 px off: the exact one scores lower NME, and the consensus gets worse as
+    the shifted teacher's share grows (share 0 equals the exact teacher alone)."""
+    from facekd.data import load_dataset
+    from facekd.distill.targets import score_targets
+    from facekd.distill.teach import build_targets
+
+    root = _write_tri_pts(tmp_path / "tri", 6)
+    targets, _ = build_targets([DataSource(str(root))], TRI, {"good": (BlobTeacher(), _card()),
+                                                            "off": (BlobTeacher(shift=3), _card())},
+                               batch_size=4, progress=False)
+    r = score_targets(targets, load_dataset(str(root), TRI), TRI, [[1, 0], [0.7, 0.3], [0.3, 0.7]])
+    assert r["faces"] == 6
+    assert r["teachers"]["good"] < 0.5 * r["teachers"]["off"]
+    assert r["consensus"][0] == pytest.approx(r["teachers"]["good"], rel=1e-5)
+    assert r["consensus"][0] < r["consensus"][1] < r["consensus"][2]
+    with pytest.raises(FacekdError, match="2 shares"):
+        score_targets(targets, load_dataset(str(root), TRI), TRI, [[1.0]])
+    other = _write_tri_pts(tmp_path / "other", 2, seed=5)
+    with pytest.raises(FacekdError, match="not in the targets cache"):
+        score_targets(targets, load_dataset(str(other), TRI), TRI)
+
+
 class _CountingTeacher(BlobTeacher):
     """A BlobTeacher that counts its forward calls and fails after ``fail_after`` of them (an interruption)."""
 

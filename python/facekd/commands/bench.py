@@ -109,6 +109,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pt.add_argument("--write-card", action="store_true",
                     help="store the threshold as turn_threshold in MODEL/model.json (replaces the value there)")
     pt.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_targets(sub)
+
+
+def _add_targets(sub) -> None:
+    pg = sub.add_parser("targets", help="score a teacher targets cache against the labels (teacher mixes)",
+                        description="each cached teacher's points, and the confidence-weighted consensus for a "
+                                    "range of shares of one teacher, against the labels of a dataset the cache "
+                                    "was made over (`facekd teach` with data.train = the val sets)")
+    pg.add_argument("--targets", required=True, type=Path, help="targets cache folder (facekd teach --out)")
+    pg.add_argument("--data", type=csv_list(str), required=True, help="comma-separated labelled datasets")
+    pg.add_argument("--scheme", default="ibug68", help="landmark scheme of the data (default ibug68)")
+    pg.add_argument("--vary", default=None, help="teacher whose share of the consensus is varied (default: the first)")
+    pg.add_argument("--shares", type=csv_list(float), default=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+                    help="its shares (the other teachers split the rest equally)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         return _rotation(args)
     if args.bench == "turn":
         return _turn(args)
+    if args.bench == "targets":
+        return _targets(args)
     return _peers(args)
 
 
@@ -459,6 +475,39 @@ def _turn(args: argparse.Namespace) -> int:
         d["turn_threshold"] = res["threshold"]
         card_path.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
         print(f"turn_threshold {res['threshold']} written to {card_path}")
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from facekd.data import load_dataset
+    from facekd.distill.targets import TeacherTargets, score_targets
+    from facekd.schemes import as_scheme
+
+    t = TeacherTargets.load(args.targets)
+    names = t.teacher_names
+    vary = args.vary or names[0]
+    if vary not in names:
+        raise FacekdError(f"--vary: the cache holds teachers {names}, not {vary!r}")
+    if len(names) < 2:
+        raise FacekdError(f"--vary needs two or more teachers; the cache holds {names}")
+    bad = [v for v in args.shares if not 0 <= v <= 1]
+    if bad:
+        raise FacekdError(f"--shares must be in [0, 1], got {bad}")
+    i = names.index(vary)
+    priors = [[v if j == i else (1 - v) / (len(names) - 1) for j in range(len(names))] for v in args.shares]
+    scheme = as_scheme(args.scheme)
+    rows = []
+    for d in args.data:
+        r = score_targets(t, load_dataset(d, scheme=scheme), scheme, priors)
+        rows.append(r)
+        print(json.dumps({"data": d, **r}))
+    md = [f"targets `{args.targets}` ({', '.join(names)}) on {', '.join(args.data)}: mean NME over the sets", "",
+          "| " + " | ".join(names) + " | " + " | ".join(f"{vary} share {v:g}" for v in args.shares) + " |",
+          "|" + "---|" * (len(names) + len(args.shares))]
+    mean = lambda xs: 100 * float(np.mean(xs))  # noqa: E731
+    md.append("| " + " | ".join(f"{mean([r['teachers'][n] for r in rows]):.3f} %" for n in names) + " | "
+              + " | ".join(f"{mean([r['consensus'][k] for r in rows]):.3f} %" for k in range(len(priors))) + " |")
+    print("\n".join(md))
     return 0
 
 
