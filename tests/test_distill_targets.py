@@ -190,7 +190,7 @@ def test_score_targets_ranks_teachers_and_their_mixes_against_the_labels(tmp_pat
     """An exact teacher and one 3 px off: the exact one scores lower NME, and the consensus gets worse as
     the shifted teacher's share grows (share 0 equals the exact teacher alone)."""
     from facekd.data import load_dataset
-    from facekd.distill.targets import score_targets
+    from facekd.distill.teach import score_targets
     from facekd.distill.teach import build_targets
 
     root = _write_tri_pts(tmp_path / "tri", 6)

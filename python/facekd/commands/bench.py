@@ -480,7 +480,8 @@ def _turn(args: argparse.Namespace) -> int:
 
 def _targets(args: argparse.Namespace) -> int:
     from facekd.data import load_dataset
-    from facekd.distill.targets import TeacherTargets, score_targets
+    from facekd.distill.targets import TeacherTargets
+    from facekd.distill.teach import score_targets
     from facekd.schemes import as_scheme
 
     t = TeacherTargets.load(args.targets)

@@ -17,7 +17,7 @@ from facekd.data.base import DataError
 from facekd.distill.targets import TeacherTargets, WeightKnobs, point_weights
 from facekd.errors import FacekdError
 
-__all__ = ["build_targets", "PARTS"]
+__all__ = ["build_targets", "score_targets", "PARTS"]
 
 PARTS = "parts"  # the unfinished chunks of a run, under its --out
 
@@ -285,4 +285,46 @@ def _quality(targets: TeacherTargets, labelled: np.ndarray, knobs: WeightKnobs) 
     for name, sel in (("labelled", labelled), ("unlabelled", ~labelled)):
         if sel.any():
             out[f"low_weight_share_{name}"] = float(low[sel].mean())
+    return out
+
+
+def score_targets(targets: TeacherTargets, dataset, scheme, priors: Sequence[Sequence[float]] = ()
+                  ) -> dict[str, Any]:
+    """How good the cached targets are where labels exist: ``targets`` made by `facekd teach` over a labelled
+    ``dataset`` (e.g. the val sets), each teacher's points mapped to the image and scored against the labels
+    (mean NME, the scheme's normalisation), and, for each ``priors`` vector (one share per teacher), the
+    consensus the distiller would form on an unlabelled face with those teacher shares: the points averaged with
+    weights prior_t x confidence. Returns ``{"faces", "teachers": {name: nme}, "consensus": [nme per prior]}``."""
+    from facekd.data import CropDataset
+    from facekd.engine.metrics import nme
+
+    names = targets.teacher_names
+    pri = [np.asarray(p, dtype=np.float64) for p in priors]
+    for p in pri:
+        if p.shape != (len(names),) or (p < 0).any() or p.sum() <= 0:
+            raise FacekdError(f"score_targets: a prior needs {len(names)} shares >= 0 (teachers {names}), got {p}")
+    crops = CropDataset(dataset, None, scheme, augment=None, crop_scale=targets.meta["crop_scale"],
+                        input_size=targets.meta["input_size"], strict=True, with_key=True)
+    pts, conf, gt = [], [], []
+    for i in range(len(crops)):
+        it = crops[i]
+        row = targets.row(it["key"])
+        if row is None:
+            raise FacekdError(f"face {it['key']} is not in the targets cache: make it with `facekd teach` over "
+                              "this dataset")
+        pts.append(targets.image_points(row))
+        conf.append(targets.conf[:, row].astype(np.float64))
+        gt.append(np.asarray(it["landmarks"], dtype=np.float32))
+    if not gt:
+        raise FacekdError("score_targets: the dataset is empty")
+    P, C, G = np.stack(pts, 1).astype(np.float64), np.clip(np.stack(conf, 1), 0, None), np.stack(gt)
+
+    def score(pred: np.ndarray) -> float:
+        return float(np.nanmean(nme(pred.astype(np.float32), G, scheme)))
+
+    out = {"faces": int(len(G)), "teachers": {n: score(P[t]) for t, n in enumerate(names)}, "consensus": []}
+    for p in pri:
+        w = C * p[:, None, None] + 1e-12 * (p[:, None, None] > 0)
+        w = w / w.sum(0, keepdims=True)
+        out["consensus"].append(score((w[..., None] * P).sum(0)))
     return out
