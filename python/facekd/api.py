@@ -309,6 +309,15 @@ class Landmarker:
         except (TypeError, ValueError) as e:
             raise FacekdError(str(e)) from None
 
+    def crop_box(self, points: np.ndarray) -> tuple[np.ndarray, float]:
+        """The crop the pipeline takes around landmarks ``[K, 2]`` (finite): their tight box in the face's
+        upright frame (centre in the image, width / height in that frame) and the eye roll in degrees, as
+        the re-crop loop and the tracker take it (``fk_landmarker_track_box``)."""
+        try:
+            return self._core.track_box(np.ascontiguousarray(points, dtype=np.float32))
+        except ValueError as e:
+            raise FacekdError(str(e)) from None
+
     def __repr__(self) -> str:
         return (f"Landmarker({self.card.model}, {self.num_keypoints} points '{self.scheme.name}', "
                 f"input {self.input_size}, source={self.source})")
@@ -582,7 +591,4 @@ class Tracker:
 
     def crop_box(self, points: np.ndarray) -> tuple[np.ndarray, float]:
         """The next crop for landmarks ``[K, 2]``: (box [4] in the upright face frame, roll degrees)."""
-        try:
-            return self._core.track_box(np.ascontiguousarray(points, dtype=np.float32))
-        except ValueError as e:
-            raise FacekdError(str(e)) from None
+        return self.landmarker.crop_box(points)

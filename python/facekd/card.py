@@ -48,7 +48,7 @@ class ModelCard:
     training_data: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     # Turn-check threshold measured for this model (mean landmark score below which the pipeline tries
-    # the crop turned by 90/180/270 degrees; facekd.engine.evaluator.turn_threshold). None: 0.4.
+    # the crop turned by 90/180/270 degrees; `facekd bench turn`, engine.evaluator.choose_turn_threshold). None: 0.4.
     turn_threshold: float | None = None
     format: int = CARD_FORMAT
 

@@ -326,32 +326,17 @@ def turn_scores(landmarker, dataset, *, progress: bool = True, desc: str = "turn
     up and turned the wrong way: the crop box is the tight box of the ground-truth points in the face's
     own frame, its roll the ground-truth eye roll (the scheme's ``eye_corners``); ``correct`` holds the
     score at that roll, ``wrong`` the best of the three crops turned by 90, 180 and 270 degrees more
-    (what the turn check must tell apart). Faces without both eye corners are skipped."""
-    import math
-
+    (what the turn check must tell apart). The box and roll are the pipeline's own
+    (:meth:`facekd.api.Landmarker.crop_box`); faces with unlabelled points are skipped."""
     from tqdm import tqdm
 
-    l, r = landmarker.scheme.eye_corners
     correct, wrong = [], []
     for i in tqdm(range(len(dataset)), desc=desc, unit="face", disable=not progress):
         it = dataset[i]
-        gt = np.asarray(it["landmarks"], dtype=np.float64)
-        pts = gt[np.isfinite(gt).all(axis=1)]
-        if not np.isfinite(gt[[l, r]]).all() or len(pts) < 2:
+        gt = np.asarray(it["landmarks"], dtype=np.float32)
+        if not np.isfinite(gt).all():
             continue
-        d = gt[r] - gt[l]
-        roll = math.degrees(math.atan2(d[1], d[0]))
-        th = math.radians(roll)
-        cs, sn = math.cos(th), math.sin(th)
-        centre = pts.mean(axis=0)
-        q = pts - centre
-        up = np.stack([cs * q[:, 0] + sn * q[:, 1], -sn * q[:, 0] + cs * q[:, 1]], axis=1)  # face frame
-        lo, hi = up.min(axis=0), up.max(axis=0)
-        mid = (lo + hi) / 2
-        cx = centre[0] + cs * mid[0] - sn * mid[1]
-        cy = centre[1] + sn * mid[0] + cs * mid[1]
-        w, h = max(hi[0] - lo[0], 1.0), max(hi[1] - lo[1], 1.0)
-        box = np.array([cx - w / 2, cy - h / 2, w, h], np.float32)
+        box, roll = landmarker.crop_box(gt)
         _, sc = landmarker.predict(it["image"], np.stack([box] * 4), rotations=[roll + 90.0 * t for t in range(4)])
         m = sc.mean(axis=1)
         correct.append(float(m[0]))
@@ -365,12 +350,12 @@ def choose_turn_threshold(correct: np.ndarray, wrong: np.ndarray) -> dict[str, f
     (``gap`` > 0: the two percentiles do not overlap)."""
     c, w = np.asarray(correct, np.float64), np.asarray(wrong, np.float64)
     if len(c) == 0 or len(w) == 0:
-        raise FacekdError("choose_turn_threshold: no scores (no face with both eye corners)")
+        raise FacekdError("choose_turn_threshold: no scores (no fully labelled face)")
     lo, hi = float(np.percentile(c, 5)), float(np.percentile(w, 95))
-    return {"threshold": round((lo + hi) / 2, 2), "correct_p5": lo, "wrong_p95": hi, "gap": lo - hi,
+    t = round((lo + hi) / 2, 2)
+    return {"threshold": t, "correct_p5": lo, "wrong_p95": hi, "gap": lo - hi,
             "correct_min": float(c.min()), "wrong_max": float(w.max()),
-            "correct_below": float((c < round((lo + hi) / 2, 2)).mean()),
-            "wrong_above": float((w >= round((lo + hi) / 2, 2)).mean()), "faces": int(len(c))}
+            "correct_below": float((c < t).mean()), "wrong_above": float((w >= t).mean()), "faces": int(len(c))}
 
 
 def pipeline_summary(res: dict[str, Any], upright: dict[str, Any] | None = None) -> dict[str, Any]:
