@@ -260,7 +260,7 @@ def test_turn_check(untrained, patch, threshold, rotation, calls):
     f = lm.detect(img, [[70, 70, 100, 100]])[0]
     assert abs((f.rotation - rotation + 180) % 360 - 180) < 1e-3
     assert len(model.calls) == calls
-    assert model.calls[1:] == [3] * (calls - 1)  # the three turns in one batched call
+    assert model.calls[1:] == [7] * (calls - 1)  # the 7 candidates (turns, 0.6x box) in one batched call
     assert f.score > 0.6 if rotation or patch == "above" else f.score < 0.3
 
 

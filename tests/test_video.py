@@ -133,7 +133,8 @@ def test_tracker_follows_a_moving_face_without_redetection(blob):
 def test_loss_and_redetection(blob):
     lm, _, det = blob
     tr = Tracker(lm, smooth=False, loss_threshold=0.5)
-    frames = [_blob_frame((80 + 2 * i, 90)) for i in range(5)] + [_blob_frame((0, 0), sigma=0.01)] * 3 \
+    blank = np.zeros((180, 240, 3), np.uint8)  # no face: the detector finds nothing
+    frames = [_blob_frame((80 + 2 * i, 90)) for i in range(5)] + [blank] * 3 \
         + [_blob_frame((150 - i, 80)) for i in range(4)]
     got = [tr.update(f) for f in frames]
     assert [g is None for g in got] == [False] * 5 + [True] * 3 + [False] * 4

@@ -263,19 +263,27 @@ void Landmarker::turn_check(const fk_image& image, float* boxes, float* rotation
                             float* scores, int* passes) {
   // A detector that read a turned face's eyes wrongly (the wrong way round, or a quarter turn off on
   // a small, turned face) gives a crop the network cannot fit: its heatmap peaks stay low. Such a face
-  // is cropped again at +90, +180 and +270 degrees (same box, one batched call); the best-scoring
-  // fit wins if it beats the first, and is then re-cropped at its own predicted roll.
+  // is cropped again at +90, +180 and +270 degrees in the same box, and at 0, +90, +180 and +270 in
+  // the box shrunk to 0.6x about its centre (a turned face's detection box can be 2-3x the face, and
+  // the points of a fit in it are too poor for the re-crop to find the face); one batched call. The
+  // best-scoring fit wins if it beats the first, and is then re-cropped at its own predicted roll.
   if (!(options_.turn_threshold > 0.0f)) return;
-  constexpr int kTurns = 3;
+  constexpr double kScales[] = {1.0, 0.6};
+  constexpr int kTurns = 4 * 2 - 1;
   const int k = card_.num_keypoints;
   std::vector<int> low;
   std::vector<float> b, r;
   for (int i = 0; i < n; ++i) {
     if (mean_of(scores + k * i, k) < options_.turn_threshold) {
       low.push_back(i);
-      for (int t = 1; t <= kTurns; ++t) {
-        b.insert(b.end(), boxes + 4 * i, boxes + 4 * i + 4);  // a box centred on the crop: a turn keeps it
-        r.push_back(static_cast<float>(angle_difference(static_cast<double>(rotations[i]) + 90.0 * t, 0.0)));
+      const float* o = boxes + 4 * i;
+      for (double s : kScales) {
+        const float w = static_cast<float>(o[2] * s), h = static_cast<float>(o[3] * s);
+        const float sb[4] = {o[0] + 0.5f * (o[2] - w), o[1] + 0.5f * (o[3] - h), w, h};
+        for (int t = (s == 1.0 ? 1 : 0); t < 4; ++t) {
+          b.insert(b.end(), sb, sb + 4);  // a box centred on the crop: a turn keeps it
+          r.push_back(static_cast<float>(angle_difference(static_cast<double>(rotations[i]) + 90.0 * t, 0.0)));
+        }
       }
     }
   }

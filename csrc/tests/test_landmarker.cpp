@@ -331,7 +331,7 @@ TEST_CASE("landmarker: the default turn threshold is the card's (0.4 without one
   SUBCASE("a card without turn_threshold: 0.4, so a 0.2-score fit is tried at the turns") {
     OrientModel m;
     const RollRun r = run_orient(m, 60, 120, 140, 145, NAN);
-    CHECK(m.sizes == std::vector<int>{1, 3});
+    CHECK(m.sizes == std::vector<int>{1, 7});
     CHECK(std::fabs(std::fabs(r.face.rotation_deg) - 180.0f) < 1e-3f);
   }
   SUBCASE("a card with turn_threshold 0.1: the 0.2-score fit stays") {
@@ -343,7 +343,7 @@ TEST_CASE("landmarker: the default turn threshold is the card's (0.4 without one
   SUBCASE("an explicit option overrides the card") {
     OrientModel m;
     const RollRun r = run_orient(m, 60, 120, 140, 145, 0.4f, 0, kCardTurn01);
-    CHECK(m.sizes == std::vector<int>{1, 3});
+    CHECK(m.sizes == std::vector<int>{1, 7});
   }
   SUBCASE("a negative or non-numeric card value is an error naming it") {
     TiltModel t{6, 32, 64, 0, 0, 0};
@@ -360,13 +360,13 @@ TEST_CASE("landmarker: the default turn threshold is the card's (0.4 without one
   }
 }
 
-TEST_CASE("landmarker: a low-scoring fit is tried again at quarter and half turns") {
+TEST_CASE("landmarker: a low-scoring fit is tried again at quarter and half turns and a smaller box") {
   SUBCASE("the patch below the box: the 180-degree crop fits and is kept") {
     OrientModel m;
     const RollRun r = run_orient(m, 60, 120, 140, 145, 0.4f);
     CHECK(r.count == 1);
-    CHECK(m.sizes == std::vector<int>{1, 3});  // the first pass, then the three turns in one call
-    CHECK(r.face.passes == 4);
+    CHECK(m.sizes == std::vector<int>{1, 7});  // the first pass, then the 7 candidates in one call
+    CHECK(r.face.passes == 8);
     CHECK(std::fabs(std::fabs(r.face.rotation_deg) - 180.0f) < 1e-3f);
     CHECK(r.face.score > 0.6f);
   }
@@ -383,9 +383,18 @@ TEST_CASE("landmarker: a low-scoring fit is tried again at quarter and half turn
   SUBCASE("no turn fits better: the first fit stays") {
     OrientModel m;
     const RollRun r = run_orient(m, 0, 0, 0, 0, 0.4f);
-    CHECK(m.sizes == std::vector<int>{1, 3});
+    CHECK(m.sizes == std::vector<int>{1, 7});
     CHECK(r.face.rotation_deg == 0.0f);
     CHECK(r.face.score < 0.3f);
+  }
+  SUBCASE("a box twice the face: the upright crop of the smaller box fits and is kept") {
+    OrientModel m;
+    const RollRun r = run_orient(m, 70, 68, 130, 85, 0.4f);  // fills the top of the 0.6x box's crop only
+    CHECK(m.sizes == std::vector<int>{1, 7});
+    CHECK(r.face.rotation_deg == 0.0f);
+    CHECK(r.face.score > 0.6f);
+    CHECK(r.face.box[2] == doctest::Approx(60.0).epsilon(1e-4));
+    CHECK(r.face.box[0] == doctest::Approx(70.0).epsilon(1e-4));
   }
   SUBCASE("a fit above the threshold is not tried again") {
     OrientModel m;
@@ -405,8 +414,8 @@ TEST_CASE("landmarker: a low-scoring fit is tried again at quarter and half turn
     fk_detection det{};
     det.box[0] = 60, det.box[1] = 40, det.box[2] = 60, det.box[3] = 60;
     const RollRun r = run_image(m, det, 5.0f, 1);
-    CHECK(r.calls == 3);  // first, the turns (one call; a tie keeps the first: +90), one re-crop
-    CHECK(r.face.passes == 5);
+    CHECK(r.calls == 3);  // first, the candidates (one call; a tie keeps the first: +90), one re-crop
+    CHECK(r.face.passes == 9);
     CHECK(r.face.rotation_deg == doctest::Approx(102.0).epsilon(2e-3));
   }
 }

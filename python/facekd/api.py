@@ -251,8 +251,9 @@ class Landmarker:
     ``recrop_degrees`` / ``max_recrops``: after the first pass, a face is cropped again at the roll of its predicted eye corners when that differs from
     the crop's roll by more than ``recrop_degrees`` (at most ``max_recrops`` times; a negative
     ``recrop_degrees`` turns it off). ``turn_threshold``: a face whose mean landmark score stays below it
-    is cropped again turned by 90, 180 and 270 degrees and keeps the best-scoring fit (a detector that
-    read a turned face's eyes wrongly); ``None``: the model card's ``turn_threshold`` (measured per model,
+    is cropped again turned by 90, 180 and 270 degrees, and upright and turned in its box shrunk to 0.6x,
+    and keeps the best-scoring fit (a detector that read a turned face's eyes wrongly, or boxed a turned
+    face two or three times too large); ``None``: the model card's ``turn_threshold`` (measured per model,
     0.4 for a card without one), ``0`` turns it off.
 
     The pipeline (box mapping, roll, crop, decode, re-crop) runs in the C landmarker
