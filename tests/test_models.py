@@ -227,12 +227,13 @@ def test_card_validation():
         ModelCard.from_dict({**d, "num_keypoints": 98})
     with pytest.raises(FacekdError, match="invalid model card JSON"):
         ModelCard.from_json("{not json")
-    assert "turn_threshold" not in d  # absent unless measured (consumers use 0.4)
-    t = ModelCard.from_dict({**d, "turn_threshold": 0.56})
-    assert t.turn_threshold == 0.56 and ModelCard.from_json(t.to_json()).to_dict()["turn_threshold"] == 0.56
-    for bad in (-0.1, float("nan"), "0.5", True):
-        with pytest.raises(FacekdError, match="turn_threshold"):
-            ModelCard.from_dict({**d, "turn_threshold": bad})
+    for name, value in (("turn_threshold", 0.56), ("loss_threshold", 0.45)):
+        assert name not in d  # absent unless measured (consumers use 0.4 / 0.3)
+        t = ModelCard.from_dict({**d, name: value})
+        assert getattr(t, name) == value and ModelCard.from_json(t.to_json()).to_dict()[name] == value
+        for bad in (-0.1, float("nan"), "0.5", True):
+            with pytest.raises(FacekdError, match=name):
+                ModelCard.from_dict({**d, name: bad})
 
 
 def test_init_from_file_copies_matching_tensors(tmp_path):

@@ -71,15 +71,15 @@ def test_a_face_nobody_finds_is_a_miss(landmarker):
         evaluate_pipeline(landmarker, [], progress=False)
 
 
-def test_choose_turn_threshold_halfway_between_the_percentiles():
-    from facekd.engine.evaluator import choose_turn_threshold
+def test_choose_threshold_halfway_between_the_percentiles():
+    from facekd.engine.evaluator import choose_threshold
 
-    r = choose_turn_threshold(np.linspace(0.6, 0.8, 21), np.linspace(0.2, 0.4, 21))
+    r = choose_threshold(np.linspace(0.6, 0.8, 21), np.linspace(0.2, 0.4, 21))
     assert r["correct_p5"] == pytest.approx(0.61) and r["wrong_p95"] == pytest.approx(0.39)
     assert r["threshold"] == 0.5 and r["gap"] == pytest.approx(0.22)
     assert r["correct_below"] == 0 and r["wrong_above"] == 0 and r["faces"] == 21
     with pytest.raises(FacekdError, match="no scores"):
-        choose_turn_threshold(np.array([]), np.array([0.3]))
+        choose_threshold(np.array([]), np.array([0.3]))
 
 
 def test_turn_scores_tell_correct_from_turned_crops(faces, landmarker):
@@ -91,6 +91,8 @@ def test_turn_scores_tell_correct_from_turned_crops(faces, landmarker):
     sc = turn_scores(landmarker, RotatedFaces(faces, max_angle=180.0, seed=3), progress=False)
     assert len(sc["correct"]) == len(faces)
     assert (sc["correct"] > sc["wrong"] + 0.1).all(), sc
+    assert len(sc["gone"]) == len(faces)
+    assert (sc["correct"] > sc["gone"] + 0.1).all(), sc  # a crop beside the face scores low
 
 
 def test_bench_turn_writes_the_card_only_when_asked(tmp_path):
@@ -110,8 +112,10 @@ def test_bench_turn_writes_the_card_only_when_asked(tmp_path):
     assert main(args) == 0
     assert (model / "model.json").read_text() == before
     assert main(args + ["--write-card"]) == 0
-    t = json.loads((model / "model.json").read_text())["turn_threshold"]
-    assert 0.2 < t < 0.7
+    card = json.loads((model / "model.json").read_text())
+    t, lo = card["turn_threshold"], card["loss_threshold"]
+    assert 0.2 < t < 0.7 and 0.05 < lo < 0.7
     from facekd.api import Landmarker
 
     assert Landmarker(model).card.turn_threshold == t
+    assert Landmarker(model).card.loss_threshold == lo

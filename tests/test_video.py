@@ -152,6 +152,21 @@ def test_loss_threshold_controls_redetection(blob):
     assert det.calls == 4 and tr.stats.faces == 0
 
 
+def test_loss_threshold_defaults_to_the_card(card):
+    """Tracker(loss_threshold=None) uses the card's measured loss_threshold (0.3 without one)."""
+    import dataclasses
+
+    for card_value, tracked in ((0.999, False), (0.1, True), (None, True)):
+        c = dataclasses.replace(card, loss_threshold=card_value)
+        det = BlobDetector(radius=30.0)
+        lm = Landmarker.from_module(BlobModel(c.get_codec(), c.crop_scale), c, detector=det)
+        tr = Tracker(lm, smooth=False)
+        assert tr.loss_threshold is None
+        got = [tr.update(_blob_frame((80 + i, 90))) for i in range(3)]
+        assert [g is not None for g in got] == [tracked] * 3, card_value
+        assert det.calls == (1 if tracked else 3)
+
+
 def test_one_euro_smoothing_reduces_jitter(blob):
     lm, _, _ = blob
     rng = np.random.default_rng(0)

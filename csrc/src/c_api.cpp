@@ -189,7 +189,7 @@ fk_status fk_landmarker_options_default(fk_landmarker_options* options) {
     options->recrop_degrees = 5.0f;
     options->max_recrops = 2;
     options->turn_threshold = NAN;  // the card's turn_threshold (0.4 when it has none)
-    options->loss_threshold = 0.3f;
+    options->loss_threshold = NAN;  // the card's loss_threshold (0.3 when it has none)
     options->min_face = 16.0f;
     options->smooth = 1;
     fk_smoother_params_default(&options->smoother);

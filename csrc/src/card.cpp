@@ -85,6 +85,8 @@ Card parse_card(const char* json_text) {
   if (!(c.crop_scale > 0)) bad("crop_scale must be > 0");
   c.turn_threshold = static_cast<float>(number_field(card, "turn_threshold", 0.4, ""));
   if (!(c.turn_threshold >= 0)) bad("turn_threshold must be >= 0");
+  c.loss_threshold = static_cast<float>(number_field(card, "loss_threshold", 0.3, ""));
+  if (!(c.loss_threshold >= 0)) bad("loss_threshold must be >= 0");
   triple(card, "mean", c.mean);
   triple(card, "std", c.std);
   for (float s : c.std) {

@@ -67,7 +67,7 @@ Landmarker::Landmarker(const char* card_json, const fk_landmarker_options& o) : 
   check_transform(o.detector_transform, "options.detector_transform");
   require_finite(o.recrop_degrees, "options.recrop_degrees");
   require(o.max_recrops >= 0 && o.max_recrops <= 8, format("options.max_recrops must be in [0, 8] (got %d)", o.max_recrops));
-  require(!std::isnan(o.loss_threshold), "options.loss_threshold must be a number");
+  if (std::isnan(o.loss_threshold)) options_.loss_threshold = card_.loss_threshold;  // the default: the card's
   if (std::isnan(o.turn_threshold)) options_.turn_threshold = card_.turn_threshold;  // the default: the card's
   require_finite(o.min_face, "options.min_face");
   require(o.max_detections >= 1 && o.max_detections <= 4096,

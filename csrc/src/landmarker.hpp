@@ -22,6 +22,8 @@ struct Card {
   int eye_left = -1, eye_right = -1;
   // Turn check threshold measured for this model (card "turn_threshold"; 0.4 when the card has none).
   float turn_threshold = 0.4f;
+  // Tracking loss threshold for this model (card "loss_threshold"; 0.3 when the card has none).
+  float loss_threshold = 0.3f;
 
   int output_floats() const {
     return output_kind == FK_OUTPUT_HEATMAP ? num_keypoints * heatmap_size * heatmap_size : num_keypoints * 2;

@@ -328,6 +328,7 @@ TEST_CASE("landmarker: the default turn threshold is the card's (0.4 without one
   fk_landmarker_options o;
   fk_landmarker_options_default(&o);
   CHECK(std::isnan(o.turn_threshold));
+  CHECK(std::isnan(o.loss_threshold));  // the card's loss_threshold (0.3 without one)
   SUBCASE("a card without turn_threshold: 0.4, so a 0.2-score fit is tried at the turns") {
     OrientModel m;
     const RollRun r = run_orient(m, 60, 120, 140, 145, NAN);
@@ -356,6 +357,10 @@ TEST_CASE("landmarker: the default turn threshold is the card's (0.4 without one
     bad = kCardTurn01;
     bad.replace(bad.find("0.1"), 3, "\"x\"");
     CHECK_FAILS_WITH(fk_landmarker_create(bad.c_str(), &o, &lm), FK_ERR_INVALID_ARGUMENT, "turn_threshold");
+    CHECK(lm == nullptr);
+    bad = kCardTurn01;
+    bad.replace(bad.find("\"turn_threshold\": 0.1"), 21, "\"loss_threshold\": -1");
+    CHECK_FAILS_WITH(fk_landmarker_create(bad.c_str(), &o, &lm), FK_ERR_INVALID_ARGUMENT, "loss_threshold");
     CHECK(lm == nullptr);
   }
 }

@@ -297,7 +297,7 @@ class Landmarker:
         self.turn_threshold = None if turn_threshold is None else _real(turn_threshold, "turn_threshold")
         self._core = self._handle(_core_mode("image"))
 
-    def _handle(self, mode: int, *, detector=None, transform=_IDENTITY, loss_threshold: float = 0.3,
+    def _handle(self, mode: int, *, detector=None, transform=_IDENTITY, loss_threshold: float = math.nan,
                 min_face: float = 16.0, smooth: bool = True, min_cutoff: float = 1.0, beta: float = 0.007,
                 d_cutoff: float = 1.0):
         """A C landmarker handle over this model (``mode``: image or video)."""
@@ -527,7 +527,8 @@ class Tracker:
     """One face through a video: detect on the first frame (and after a loss), then crop each
     next frame around the previous raw landmarks (their tight box in the face's own upright frame,
     rotated by the eye-corner roll), smooth with the One-Euro filter, and declare the face lost
-    when the mean landmark score drops below ``loss_threshold``.
+    when the mean landmark score drops below ``loss_threshold`` (``None``: the model card's
+    ``loss_threshold``, measured per model by ``facekd bench turn``; 0.3 for a card without one).
 
     Smoother parameters are in pixels and seconds (``min_cutoff`` Hz, ``beta``, ``d_cutoff`` Hz);
     ``smooth=False`` returns the raw landmarks. Without timestamps, frame ``i`` is at ``i / fps``.
@@ -536,16 +537,17 @@ class Tracker:
     """
 
     def __init__(self, landmarker: Landmarker, *, min_cutoff: float = 1.0, beta: float = 0.007,
-                 d_cutoff: float = 1.0, smooth: bool = True, loss_threshold: float = 0.3,
+                 d_cutoff: float = 1.0, smooth: bool = True, loss_threshold: float | None = None,
                  fps: float = 30.0, min_face: float = 16.0):
         if not isinstance(landmarker, Landmarker):
             raise FacekdError(f"Tracker needs a Landmarker, got {type(landmarker).__name__}")
-        if not isinstance(loss_threshold, (int, float)) or math.isnan(loss_threshold):
-            raise FacekdError(f"loss_threshold must be a number, got {loss_threshold!r}")
+        if loss_threshold is not None and (isinstance(loss_threshold, bool) or not isinstance(loss_threshold, (int, float))
+                                           or math.isnan(loss_threshold)):
+            raise FacekdError(f"loss_threshold must be a number or None, got {loss_threshold!r}")
         if not fps > 0:
             raise FacekdError(f"fps must be > 0, got {fps}")
         self.landmarker = landmarker
-        self.loss_threshold = float(loss_threshold)
+        self.loss_threshold = None if loss_threshold is None else float(loss_threshold)  # None: the card's (in C)
         self.fps = float(fps)
         self.min_face = float(min_face)
         self.smooth = bool(smooth)
@@ -557,7 +559,8 @@ class Tracker:
             return self._last_detections
 
         self._core = landmarker._handle(_core_mode("video"), detector=detect,
-                                        transform=detector_transform(det), loss_threshold=self.loss_threshold,
+                                        transform=detector_transform(det),
+                                        loss_threshold=math.nan if self.loss_threshold is None else self.loss_threshold,
                                         min_face=self.min_face, smooth=self.smooth, min_cutoff=min_cutoff,
                                         beta=beta, d_cutoff=d_cutoff)
         self.stats = TrackerStats()

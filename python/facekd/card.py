@@ -48,8 +48,11 @@ class ModelCard:
     training_data: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     # Turn-check threshold measured for this model (mean landmark score below which the pipeline tries
-    # the crop turned by 90/180/270 degrees; `facekd bench turn`, engine.evaluator.choose_turn_threshold). None: 0.4.
+    # the crop turned by 90/180/270 degrees; `facekd bench turn`, engine.evaluator.choose_threshold). None: 0.4.
     turn_threshold: float | None = None
+    # Tracking loss threshold measured for this model (mean landmark score below which a tracked face counts as
+    # lost; `facekd bench turn`, engine.evaluator.choose_threshold). None: 0.3.
+    loss_threshold: float | None = None
     format: int = CARD_FORMAT
 
     def __post_init__(self) -> None:
@@ -91,17 +94,19 @@ class ModelCard:
             raise bad(f"pixel_format must be 'RGB', got {self.pixel_format!r}")
         if self.crop_scale <= 0:
             raise bad(f"crop_scale must be > 0, got {self.crop_scale}")
-        t = self.turn_threshold
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0):
-            raise bad(f"turn_threshold must be a finite number >= 0, got {t!r}")
+        for name in ("turn_threshold", "loss_threshold"):
+            t = getattr(self, name)
+            if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0):
+                raise bad(f"{name} must be a finite number >= 0, got {t!r}")
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d["flip_perm"] = self.flip_perm  # convenience copy for consumers that read JSON only
-        if d["turn_threshold"] is None:  # absent: consumers use 0.4
-            del d["turn_threshold"]
+        for name in ("turn_threshold", "loss_threshold"):  # absent: consumers use 0.4 / 0.3
+            if d[name] is None:
+                del d[name]
         return d
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -291,9 +291,12 @@ typedef struct fk_landmarker_options {
    * scores of correct fits and of wrongly turned ones on turned val faces; 0.4 for a card without
    * it). Default NAN: the card's value; <= 0 disables the check. */
   float turn_threshold;
-  /* VIDEO: the tracked face is lost when the mean landmark score < loss_threshold (default 0.3)
-   * or its box is smaller than min_face px (default 16); a detection is kept only with a mean
-   * landmark score >= loss_threshold. The next crop comes from the raw (unsmoothed) landmarks. */
+  /* VIDEO: the tracked face is lost when the mean landmark score < loss_threshold or its box is
+   * smaller than min_face px (default 16); a detection is kept only with a mean landmark score
+   * >= loss_threshold. The next crop comes from the raw (unsmoothed) landmarks. Like the turn
+   * threshold, the scores depend on the model, so the value is measured per model and stored in
+   * its card ("loss_threshold": between the scores of crops on the face and crops the face has
+   * left, on val faces; 0.3 for a card without it). Default NAN: the card's value. */
   float loss_threshold;
   float min_face;
   int smooth;                   /* VIDEO: One-Euro smoothing of the reported landmarks (default 1) */

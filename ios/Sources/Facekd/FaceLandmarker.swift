@@ -51,7 +51,8 @@ public struct LandmarkerOptions {
     public var detectorTransform = BoxTransform.identity
     public var recropDegrees: Float = 5
     public var maxRecrops = 2
-    public var lossThreshold: Float = 0.3
+    /// NaN: the model card's `loss_threshold` (measured per model; 0.3 for a card without one).
+    public var lossThreshold: Float = .nan
     public var minFace: Float = 16
     /// nil disables the One-Euro filter.
     public var smoothing: SmootherParams? = .default

@@ -97,9 +97,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--out", type=Path, default=Path("runs/bench/rotation"), help="output folder")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pt = sub.add_parser("turn", help="measure a model's turn-check threshold (its card's turn_threshold)",
-                        description="mean landmark scores of correct crops and of crops turned the wrong way "
-                                    "(90/180/270 deg) on turned faces; the threshold halfway between their "
-                                    "5th / 95th percentiles")
+                        description="mean landmark scores of correct crops, of crops turned the wrong way "
+                                    "(90/180/270 deg) and of crops beside the face (moved by one box side) on "
+                                    "turned faces; the turn-check and tracking-loss thresholds halfway between "
+                                    "their 5th / 95th percentiles")
     pt.add_argument("--model", required=True, help="model directory (or 'default')")
     pt.add_argument("--data", type=csv_list(str), required=True,
                     help="comma-separated val datasets (select on val: never the test split)")
@@ -107,7 +108,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--limit", type=int, default=None, help="N faces per dataset (spread)")
     pt.add_argument("--write-card", action="store_true",
-                    help="store the threshold as turn_threshold in MODEL/model.json (replaces the value there)")
+                    help="store the thresholds as turn_threshold and loss_threshold in MODEL/model.json "
+                         "(replaces the values there)")
     pt.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_targets(sub)
 
@@ -446,7 +448,7 @@ def _turn(args: argparse.Namespace) -> int:
     from facekd.api import Landmarker
     from facekd.data import load_dataset
     from facekd.data.rotated import RotatedFaces
-    from facekd.engine.evaluator import choose_turn_threshold, turn_scores
+    from facekd.engine.evaluator import choose_threshold, turn_scores
 
     card_path = None
     if args.write_card:
@@ -455,26 +457,33 @@ def _turn(args: argparse.Namespace) -> int:
             raise FacekdError(f"--write-card needs a model directory with a model.json, got {args.model}")
     torch.set_num_threads(1)
     lm = Landmarker(args.model, threads=1)
-    correct, wrong = [], []
+    correct, wrong, gone = [], [], []
     for d in args.data:
         rot = RotatedFaces(_spread(load_dataset(d), args.limit), max_angle=args.max_angle, seed=args.seed)
         sc = turn_scores(lm, rot, progress=not args.quiet, desc=f"turn scores {Path(d).name}")
-        c, w = sc["correct"], sc["wrong"]
+        c, w, g = sc["correct"], sc["wrong"], sc["gone"]
         print(f"{d}: {len(c)} faces; correct fits min {c.min():.3f} p5 {np.percentile(c, 5):.3f} median "
               f"{np.median(c):.3f}; wrongly turned max {w.max():.3f} p95 {np.percentile(w, 95):.3f} "
-              f"median {np.median(w):.3f}")
+              f"median {np.median(w):.3f}; beside the face max {g.max():.3f} p95 {np.percentile(g, 95):.3f} "
+              f"median {np.median(g):.3f}")
         correct.append(c)
         wrong.append(w)
-    res = choose_turn_threshold(np.concatenate(correct), np.concatenate(wrong))
+        gone.append(g)
+    c = np.concatenate(correct)
+    res = {"turn_threshold": choose_threshold(c, np.concatenate(wrong)),
+           "loss_threshold": choose_threshold(c, np.concatenate(gone))}
     print(json.dumps({"model": str(args.model), **res}))
-    if res["gap"] <= 0:
-        print(f"warning: the score ranges overlap (correct p5 {res['correct_p5']:.3f} <= wrong p95 "
-              f"{res['wrong_p95']:.3f}): the check will also try turns on some correct fits", file=sys.stderr)
+    for name, r in res.items():
+        if r["gap"] <= 0:
+            print(f"warning: {name}: the score ranges overlap (correct p5 {r['correct_p5']:.3f} <= wrong p95 "
+                  f"{r['wrong_p95']:.3f})", file=sys.stderr)
     if card_path is not None:
         d = json.loads(card_path.read_text(encoding="utf-8"))
-        d["turn_threshold"] = res["threshold"]
+        for name, r in res.items():
+            d[name] = r["threshold"]
         card_path.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
-        print(f"turn_threshold {res['threshold']} written to {card_path}")
+        print(f"turn_threshold {res['turn_threshold']['threshold']} and loss_threshold "
+              f"{res['loss_threshold']['threshold']} written to {card_path}")
     return 0
 
 

@@ -23,8 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--landmarks", type=Path, default=None, help="write per-frame landmarks as JSON")
     add_overwrite_argument(p)
     add_model_arguments(p)
-    p.add_argument("--loss-threshold", type=float, default=0.3,
-                   help="re-detect when the mean landmark score drops below this (default 0.3)")
+    p.add_argument("--loss-threshold", type=float, default=None,
+                   help="re-detect when the mean landmark score drops below this (default: the model card's "
+                        "loss_threshold, 0.3 without one)")
     p.add_argument("--no-smooth", action="store_true", help="raw landmarks (no One-Euro filter)")
     p.add_argument("--min-cutoff", type=float, default=1.0, help="One-Euro min cutoff, Hz (default 1.0)")
     p.add_argument("--beta", type=float, default=0.007, help="One-Euro speed coefficient (default 0.007)")

@@ -16,7 +16,7 @@ from facekd.errors import FacekdError
 from facekd.schemes import LandmarkScheme, as_scheme, common_points, convert
 
 __all__ = ["EvalResult", "evaluate", "evaluate_pipeline", "MeanShapePredictor", "pipeline_summary",
-           "predict_points", "subset_table", "THRESHOLDS", "turn_scores", "choose_turn_threshold"]
+           "predict_points", "subset_table", "THRESHOLDS", "turn_scores", "choose_threshold"]
 
 THRESHOLDS = (0.10, 0.08)
 
@@ -323,34 +323,42 @@ def evaluate_pipeline(landmarker, dataset, *, norm: str = "interocular", progres
 
 def turn_scores(landmarker, dataset, *, progress: bool = True, desc: str = "turn scores") -> dict[str, np.ndarray]:
     """Mean landmark scores of ``landmarker``'s model on each face of ``dataset`` cropped the right way
-    up and turned the wrong way: the crop box is the tight box of the ground-truth points in the face's
-    own frame, its roll the ground-truth eye roll (the scheme's ``eye_corners``); ``correct`` holds the
-    score at that roll, ``wrong`` the best of the three crops turned by 90, 180 and 270 degrees more
-    (what the turn check must tell apart). The box and roll are the pipeline's own
+    up, turned the wrong way, and beside the face: the crop box is the tight box of the ground-truth
+    points in the face's own frame, its roll the ground-truth eye roll (the scheme's ``eye_corners``);
+    ``correct`` holds the score at that roll, ``wrong`` the best of the three crops turned by 90, 180
+    and 270 degrees more (what the turn check must tell apart), ``gone`` the best of the four crops
+    at that roll with the box moved by its longer side left, right, up and down (a face the tracker
+    has lost: what the loss threshold must tell apart). The box and roll are the pipeline's own
     (:meth:`facekd.api.Landmarker.crop_box`); faces with unlabelled points are skipped."""
     from tqdm import tqdm
 
-    correct, wrong = [], []
+    correct, wrong, gone = [], [], []
     for i in tqdm(range(len(dataset)), desc=desc, unit="face", disable=not progress):
         it = dataset[i]
         gt = np.asarray(it["landmarks"], dtype=np.float32)
         if not np.isfinite(gt).all():
             continue
         box, roll = landmarker.crop_box(gt)
-        _, sc = landmarker.predict(it["image"], np.stack([box] * 4), rotations=[roll + 90.0 * t for t in range(4)])
+        side = float(max(box[2], box[3]))
+        moved = [box + np.array([dx * side, dy * side, 0, 0], np.float32)
+                 for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+        _, sc = landmarker.predict(it["image"], np.stack([box] * 4 + moved),
+                                   rotations=[roll + 90.0 * t for t in range(4)] + [roll] * 4)
         m = sc.mean(axis=1)
         correct.append(float(m[0]))
-        wrong.append(float(m[1:].max()))
-    return {"correct": np.asarray(correct), "wrong": np.asarray(wrong)}
+        wrong.append(float(m[1:4].max()))
+        gone.append(float(m[4:].max()))
+    return {"correct": np.asarray(correct), "wrong": np.asarray(wrong), "gone": np.asarray(gone)}
 
 
-def choose_turn_threshold(correct: np.ndarray, wrong: np.ndarray) -> dict[str, float]:
-    """The turn-check threshold: halfway between the 5th percentile of the correct fits' scores and the
-    95th percentile of the wrongly turned fits' (rounded to 0.01), with the separation it leaves
-    (``gap`` > 0: the two percentiles do not overlap)."""
+def choose_threshold(correct: np.ndarray, wrong: np.ndarray) -> dict[str, float]:
+    """A score threshold between correct fits and wrong crops (the turn check's: crops turned the wrong
+    way; the tracker's loss threshold: crops beside the face): halfway between the 5th percentile of the
+    correct fits' scores and the 95th percentile of the wrong crops' (rounded to 0.01), with the
+    separation it leaves (``gap`` > 0: the two percentiles do not overlap)."""
     c, w = np.asarray(correct, np.float64), np.asarray(wrong, np.float64)
     if len(c) == 0 or len(w) == 0:
-        raise FacekdError("choose_turn_threshold: no scores (no fully labelled face)")
+        raise FacekdError("choose_threshold: no scores (no fully labelled face)")
     lo, hi = float(np.percentile(c, 5)), float(np.percentile(w, 95))
     t = round((lo + hi) / 2, 2)
     return {"threshold": t, "correct_p5": lo, "wrong_p95": hi, "gap": lo - hi,

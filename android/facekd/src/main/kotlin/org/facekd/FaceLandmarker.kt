@@ -45,7 +45,8 @@ data class LandmarkerOptions(
     val detectorTransform: BoxTransform = BoxTransform.IDENTITY,
     val recropDegrees: Float = 5f,
     val maxRecrops: Int = 2,
-    val lossThreshold: Float = 0.3f,
+    /** NaN: the model card's `loss_threshold` (measured per model; 0.3 for a card without one). */
+    val lossThreshold: Float = Float.NaN,
     val minFace: Float = 16f,
     /** null disables the One-Euro filter. */
     val smoothing: SmootherParams? = SmootherParams.DEFAULT,
