@@ -274,3 +274,16 @@ def test_version():
     if Path(dist.locate_file("facekd/__init__.py")).resolve() != Path(facekd.__file__).resolve():
         pytest.skip("running from the source tree, not the installed package")
     assert facekd.__version__ == dist.version
+
+
+@pytest.mark.parametrize("impl", [K, R], ids=["c", "numpy"])
+def test_dark_keeps_a_border_peak_on_the_map(impl):
+    """A map falling off steeply from its border column (the fuzzer found one) peaks on the border; DARK's
+    Newton step points past it, and the decoded point must stay on the map (pixel centres -0.5 .. w - 0.5)."""
+    h = w = 16
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    left = np.exp(-2.0 * xs - (ys - 8) ** 2 / 8.0).astype(np.float32)
+    for m in (left, left[:, ::-1], left.T, left.T[::-1]):
+        coords, _ = impl.decode_heatmaps(np.ascontiguousarray(m)[None, None], "dark", blur_sigma=0.5)
+        x, y = coords[0, 0]
+        assert -0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5, (x, y)

@@ -157,8 +157,9 @@ class DarkRefiner {
     const double sx = -(dyy * dx - dxy * dy) / det;
     const double sy = -(-dxy * dx + dxx * dy) / det;
     if (!(std::fabs(sx) <= 1.0 && std::fabs(sy) <= 1.0)) return;
-    x = static_cast<float>(px + sx);
-    y = static_cast<float>(py + sy);
+    // a peak on the border may step past it: keep the point on the map (pixel centres -0.5 .. w - 0.5)
+    x = static_cast<float>(std::min(std::max(px + sx, -0.5), w - 0.5));
+    y = static_cast<float>(std::min(std::max(py + sy, -0.5), h - 0.5));
   }
 
  private:

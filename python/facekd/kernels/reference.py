@@ -117,7 +117,8 @@ def _dark(m: np.ndarray, px: int, py: int, sigma: float):
     step_y = -(-dxy * dx + dxx * dy) / det
     if abs(step_x) > 1 or abs(step_y) > 1:
         return float(px), float(py)
-    return px + step_x, py + step_y
+    h, w = m.shape  # a peak on the border may step past it: keep the point on the map
+    return min(max(px + step_x, -0.5), w - 0.5), min(max(py + step_y, -0.5), h - 0.5)
 
 
 # ------------------------------------------------------------------------------------------------
