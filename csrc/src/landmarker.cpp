@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 namespace facekd {
 
@@ -268,8 +269,8 @@ void Landmarker::turn_check(const fk_image& image, float* boxes, float* rotation
   // the points of a fit in it are too poor for the re-crop to find the face); one batched call. The
   // best-scoring fit wins if it beats the first, and is then re-cropped at its own predicted roll.
   if (!(options_.turn_threshold > 0.0f)) return;
-  constexpr double kScales[] = {1.0, 0.6};
-  constexpr int kTurns = 4 * 2 - 1;
+  constexpr double kScales[] = {1.0, 0.6};  // the first is the box of the fit being checked
+  constexpr int kTurns = 4 * static_cast<int>(std::size(kScales)) - 1;  // every scale x 4 turns but the first fit
   const int k = card_.num_keypoints;
   std::vector<int> low;
   std::vector<float> b, r;
@@ -277,10 +278,10 @@ void Landmarker::turn_check(const fk_image& image, float* boxes, float* rotation
     if (mean_of(scores + k * i, k) < options_.turn_threshold) {
       low.push_back(i);
       const float* o = boxes + 4 * i;
-      for (double s : kScales) {
-        const float w = static_cast<float>(o[2] * s), h = static_cast<float>(o[3] * s);
+      for (std::size_t si = 0; si < std::size(kScales); ++si) {
+        const float w = static_cast<float>(o[2] * kScales[si]), h = static_cast<float>(o[3] * kScales[si]);
         const float sb[4] = {o[0] + 0.5f * (o[2] - w), o[1] + 0.5f * (o[3] - h), w, h};
-        for (int t = (s == 1.0 ? 1 : 0); t < 4; ++t) {
+        for (int t = (si == 0 ? 1 : 0); t < 4; ++t) {
           b.insert(b.end(), sb, sb + 4);  // a box centred on the crop: a turn keeps it
           r.push_back(static_cast<float>(angle_difference(static_cast<double>(rotations[i]) + 90.0 * t, 0.0)));
         }

@@ -286,10 +286,11 @@ typedef struct fk_landmarker_options {
    * 0, 90, 180 and 270 degrees in the box shrunk to 0.6x about its centre (7 crops, one batched
    * call) and keeps the best-scoring fit when it beats the first (then re-crops at its roll as
    * above). A detector that read a turned face's eyes wrongly, or boxed a turned face two or three
-   * times too large, gives a crop the network cannot fit; its heatmap peaks stay low. The scores depend on the model (its heatmap size, its training),
-   * so the threshold is measured per model and stored in its card ("turn_threshold": between the
-   * scores of correct fits and of wrongly turned ones on turned val faces; 0.4 for a card without
-   * it). Default NAN: the card's value; <= 0 disables the check. */
+   * times too large, gives a crop the network cannot fit; its heatmap peaks stay low. The scores
+   * depend on the model (its heatmap size, its training), so the threshold is measured per model
+   * and stored in its card ("turn_threshold": between the scores of correct fits and of wrongly
+   * turned ones on turned val faces; 0.4 for a card without it). Default NAN: the card's value;
+   * <= 0 disables the check. */
   float turn_threshold;
   /* VIDEO: the tracked face is lost when the mean landmark score < loss_threshold or its box is
    * smaller than min_face px (default 16); a detection is kept only with a mean landmark score
