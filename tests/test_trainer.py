@@ -6,6 +6,7 @@ tests) and a tiny HRNet, so they need no shared data and take seconds.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import math
@@ -307,6 +308,45 @@ def test_fp16_needs_cuda(synth, tmp_path):
     cfg = TrainConfig.from_dict(tiny_config(*synth, runtime__precision="fp16"))
     with pytest.raises(FacekdError, match="fp16 needs CUDA"):
         Trainer(cfg, tmp_path)
+
+
+def test_precision_auto_picks_bf16_only_where_the_cpu_has_bf16_units(tmp_path):
+    from facekd.devices import _cpu_flags, resolve_precision
+
+    avx2 = frozenset({"sse4_2", "avx2", "fma"})
+    zen4 = avx2 | {"avx512f", "avx512_bf16"}
+    sapphire = avx2 | {"avx512f", "amx_tile", "amx_bf16"}
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu, flags=avx2) == ("fp32", None)
+    assert resolve_precision("auto", cpu, flags=zen4) == ("bf16", None)
+    assert resolve_precision("auto", cpu, flags=sapphire) == ("bf16", None)
+    assert resolve_precision("fp32", cpu, flags=zen4) == ("fp32", None)
+    assert resolve_precision("bf16", cpu, flags=zen4) == ("bf16", None)
+    kept, warning = resolve_precision("bf16", cpu, flags=avx2)  # the user's choice is kept, with one line
+    assert kept == "bf16" and "no bf16 units" in warning and "auto" in warning
+    with pytest.raises(FacekdError, match="fp16 needs CUDA"):
+        resolve_precision("fp16", cpu, flags=zen4)
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512_bf16\n\nprocessor\t: 1\n")
+    assert _cpu_flags(str(info)) == {"fpu", "sse", "avx2", "avx512_bf16"}
+    assert _cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+def test_trainer_resolves_precision_auto(synth, tmp_path, monkeypatch):
+    import facekd.devices as devices
+    from facekd.engine.trainer import Trainer
+
+    cfg = TrainConfig.from_dict(tiny_config(*synth, runtime__precision="auto"))
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2"}))
+    t = Trainer(cfg, tmp_path / "a")
+    assert t.precision == "fp32" and isinstance(t.autocast(), contextlib.nullcontext)
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    t = Trainer(cfg, tmp_path / "b")
+    assert t.precision == "bf16" and not isinstance(t.autocast(), contextlib.nullcontext)
+    lines = []
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2"}))
+    Trainer(TrainConfig.from_dict(tiny_config(*synth, runtime__precision="bf16")), tmp_path / "c", log=lines.append)
+    assert any("no bf16 units" in m for m in lines)
 
 
 def test_custom_task_hooks(synth, tmp_path):

@@ -110,7 +110,8 @@ class ScheduleConfig:
 @dataclass
 class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA, with grad scaling)
+    precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA, with grad scaling) | auto (bf16 where
+    #                          the device has bf16 units, else fp32: facekd.devices.resolve_precision)
     channels_last: bool = True
     threads: int = 0  # torch.set_num_threads; 0 = torch's default
     ckpt_every: int = 0  # also checkpoint every N optimizer steps (mid-epoch resume); 0 = epoch ends
@@ -246,7 +247,7 @@ def _build(cls: type, d: Any, prefix: str) -> Any:
 _CHOICES = {
     "optim.name": ("adamw", "adam"),
     "schedule.kind": ("cosine", "step", "constant"),
-    "runtime.precision": ("fp32", "bf16", "fp16"),
+    "runtime.precision": ("fp32", "bf16", "fp16", "auto"),
 }
 
 

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler
 
 from facekd.config import TrainConfig, as_sources, dump_config
+from facekd.devices import resolve_precision
 from facekd.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from facekd.engine.ema import ModelEMA
 from facekd.errors import FacekdError
@@ -338,8 +339,9 @@ class Trainer:
             torch.cuda.set_device(self.device)
         if cfg.runtime.threads:
             torch.set_num_threads(cfg.runtime.threads)
-        if cfg.runtime.precision == "fp16" and self.device.type != "cuda":
-            raise FacekdError("runtime.precision=fp16 needs CUDA; use bf16 or fp32 on CPU")
+        self.precision, warning = resolve_precision(cfg.runtime.precision, self.device)
+        if warning:
+            self.log(warning)
         if cfg.runtime.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             if self.device.type == "cuda":
@@ -444,7 +446,7 @@ class Trainer:
 
         self.task.setup(self)
         self.optimizer = self._make_optimizer()
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.runtime.precision == "fp16")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
         if self.dist.enabled:
             self.train_model: nn.Module = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -482,8 +484,8 @@ class Trainer:
                         metrics=metrics)
 
     def autocast(self):
-        """The autocast context of the configured precision (no-op for fp32)."""
-        p = self.cfg.runtime.precision
+        """The autocast context of the precision in use (no-op for fp32; ``auto`` is resolved per device)."""
+        p = self.precision
         if p == "fp32":
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if p == "bf16" else torch.float16
@@ -655,7 +657,8 @@ class Trainer:
                      f" ({self.steps_per_epoch} steps/epoch, batch {cfg.data.batch_size}"
                      f"{f' over {self.dist.world} processes' if self.dist.enabled else ''})"
                      f" | {sum(len(v) for v in self.val_sets.values())} val faces | {self.device}, "
-                     f"{cfg.runtime.precision}, {torch.get_num_threads()} threads")
+                     f"{self.precision}{' (auto)' if cfg.runtime.precision == 'auto' else ''}, "
+                     f"{torch.get_num_threads()} threads")
 
         lr0 = cfg.optim.lr
         stop = False
