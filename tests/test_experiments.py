@@ -139,3 +139,16 @@ def test_sweep_candidates_with_different_schedules_are_refused(tmp_path, capsys)
     assert "candidate b differs from a in schedule.epochs" in capsys.readouterr().err
     assert main(["sweep", "--runs", str(tmp_path / "runs")]) == 2
     assert "either --config" in capsys.readouterr().err
+
+
+def test_gt_row_card_does_not_inherit_the_distillation_description():
+    from facekd.commands.ablate import ROWS, row_config
+    from facekd.config import load_config
+
+    base = load_config(Path(__file__).resolve().parents[1] / "configs" / "distill_68pt_unlabelled.yaml")
+    assert "distilled" in base.data.description
+    rows = {r.name: r for r in ROWS}
+    gt = row_config(base, rows["gt"], 0)
+    assert gt.distill is None and gt.data.description == ""
+    assert all(s.labelled for s in gt.data.train)
+    assert row_config(base, rows["kd"], 0).data.description == base.data.description

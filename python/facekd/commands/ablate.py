@@ -94,6 +94,7 @@ def row_config(base, row: Row, seed: int, teachers: dict[str, str] | None = None
     cfg.name = f"{base.name or 'ablate'}-{row.name}-seed{seed}"
     if row.distill is None:
         cfg.distill = None
+        cfg.data.description = ""  # the recipe's describes the distilled model: the card names the GT row's sources
         srcs = as_sources(cfg.data.train)
         if any(not s.labelled for s in srcs):  # ground truth cannot use faces without landmarks
             cfg.data.train = [s for s in srcs if s.labelled]
