@@ -57,7 +57,7 @@ def native_bf16(device, *, flags: frozenset[str] | None = None) -> bool:
     bf16 autocast, which trains 3-7x slower than fp32 (docs/training.md)."""
     import torch
 
-    dev = torch.device(device) if isinstance(device, str) else device
+    dev = torch_device(device)
     if dev.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
     if dev.type == "cpu":
@@ -69,9 +69,7 @@ def resolve_precision(precision: str, device, *, flags: frozenset[str] | None = 
     """The training precision to use for ``runtime.precision`` on ``device``, and a warning line or None.
     ``auto``: bf16 where the device has bf16 units, else fp32. An explicit ``bf16`` is kept, with a
     warning where it would be emulated; ``fp16`` needs CUDA (a FacekdError otherwise)."""
-    import torch
-
-    dev = torch.device(device) if isinstance(device, str) else device
+    dev = torch_device(device)
     if precision == "auto":
         return ("bf16" if native_bf16(dev, flags=flags) else "fp32"), None
     if precision == "fp16" and dev.type != "cuda":
