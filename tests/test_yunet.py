@@ -328,6 +328,40 @@ def test_weights_load_without_pickle_and_fused_bn_is_the_same_model():
         YuNet.from_state_dict({"x": torch.zeros(1)})
 
 
+@pytest.mark.parametrize("name", ["yunet_n", "yunet_s"])
+def test_fused_heads_are_the_same_maps_with_a_quarter_of_the_predictor_convs(name):
+    """``YuNet.fuse`` stacks each level's cls/obj/box/keypoint predictors into one DP unit: the raw
+    head maps (every channel, every location) are those of the unfused model, with 6 predictor
+    convolutions instead of 24; the detector runs the fused model."""
+    from importlib import resources
+
+    from safetensors.torch import load_file
+
+    from facekd.detectors import YuNetDetector
+    from facekd.models.yunet import YuNet
+
+    f = resources.files("facekd").joinpath("assets", "detectors", f"{name}.safetensors")
+    with resources.as_file(f) as p:
+        state = load_file(str(p))
+    plain, fused = YuNet.from_state_dict(state).fuse_bn(), YuNet.from_state_dict(state).fuse()
+    x = torch.rand(2, 3, 96, 128) * 255
+    with torch.no_grad():
+        a, b = plain.heads(x), fused.heads(x)
+    assert b.shape == a.shape == (2, 16, 12 * 16 + 6 * 8 + 3 * 4)
+    torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-5)
+    assert a.abs().max() > 1.0  # not a degenerate comparison
+
+    def predictor_convs(m):
+        head = m.bbox_head
+        mods = head.fused if head.fused is not None else [
+            u for i in range(3) for u in head._predictors(i)]
+        return sum(isinstance(c, torch.nn.Conv2d) for u in mods for c in u.modules())
+
+    assert (predictor_convs(plain), predictor_convs(fused)) == (24, 6)
+    assert fused.fuse() is fused and predictor_convs(fused) == 6  # idempotent
+    assert YuNetDetector(name).module.bbox_head.fused is not None
+
+
 def test_export_to_executorch_and_parity_with_eager(tmp_path):
     """The detector lowers to a .pte whose every op is inside XNNPACK (the program stops at the raw
     head maps) and, decoded on the host, gives the same detections as eager at the same canvas."""

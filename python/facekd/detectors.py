@@ -862,7 +862,7 @@ def _yunet_module(weights: str):
     if not f.is_file():
         raise FacekdError(f"bundled detector weights {weights} are missing from this installation")
     with resources.as_file(f) as path:
-        return YuNet.load(path).fuse_bn()
+        return YuNet.load(path).fuse()
 
 
 def bundled_detectors() -> list[str]:

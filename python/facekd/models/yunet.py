@@ -36,6 +36,7 @@ STRIDES = (8, 16, 32)
 NUM_FACE_KEYPOINTS = 5
 ROW = 4 + 2 * NUM_FACE_KEYPOINTS + 1  # x, y, w, h, 5 keypoints, score
 DIVISOR = 32
+HEAD_CHANNELS = 4 + 2 * NUM_FACE_KEYPOINTS + 2  # cls, obj, 4 box, 10 keypoint regressors
 
 
 class DPUnit(nn.Module):
@@ -132,6 +133,30 @@ class _Head(nn.Module):
         self.multi_level_bbox = nn.ModuleList(DPUnit(channels, 4, False) for _ in range(n))
         self.multi_level_kps = nn.ModuleList(DPUnit(channels, 2 * NUM_FACE_KEYPOINTS, False)
                                              for _ in range(n))
+        self.fused = None  # per level one DP unit with all 16 outputs (:meth:`fuse`)
+
+    def _predictors(self, i: int) -> list[DPUnit]:
+        return [self.multi_level_cls[i], self.multi_level_obj[i], self.multi_level_bbox[i], self.multi_level_kps[i]]
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Replace the four predictor DP units of each level (cls, obj, box, keypoints: each a 1x1
+        conv then a 3x3 depthwise conv on the same input) by one DP unit with their 16 output
+        channels stacked: the 1x1 convs concatenate along their outputs and the depthwise convs,
+        being per channel, concatenate exactly. The same maps with 6 convolutions instead of 24 and
+        no concatenation per level."""
+        fused = []
+        for i in range(len(STRIDES)):
+            parts = self._predictors(i)
+            unit = DPUnit(parts[0].conv1.in_channels, HEAD_CHANNELS, bn_relu=False)
+            for name in ("conv1", "conv2"):
+                dst = getattr(unit, name)
+                dst.weight.copy_(torch.cat([getattr(p, name).weight for p in parts]))
+                dst.bias.copy_(torch.cat([getattr(p, name).bias for p in parts]))
+            fused.append(unit)
+        self.fused = nn.ModuleList(fused)
+        for name in ("multi_level_cls", "multi_level_obj", "multi_level_bbox", "multi_level_kps"):
+            setattr(self, name, None)
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         """Raw head maps ``[N, 16, A]``: per stride the channels (cls, obj, 4 box, 10 keypoint)
@@ -140,8 +165,10 @@ class _Head(nn.Module):
         for i, f in enumerate(feats):
             if self.multi_level_share_convs is not None:
                 f = self.multi_level_share_convs[i](f)
-            maps.append(torch.cat([self.multi_level_cls[i](f), self.multi_level_obj[i](f),
-                                   self.multi_level_bbox[i](f), self.multi_level_kps[i](f)], dim=1).flatten(2))
+            if self.fused is not None:
+                maps.append(self.fused[i](f).flatten(2))
+            else:
+                maps.append(torch.cat([p(f) for p in self._predictors(i)], dim=1).flatten(2))
         return torch.cat(maps, dim=2)
 
 
@@ -154,9 +181,6 @@ def _grid(h: int, w: int, repeat: int, dtype: torch.dtype) -> torch.Tensor:
     rows, cols = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
     g = np.tile(np.stack([cols.ravel(), rows.ravel()], axis=1), (1, repeat))
     return torch.from_numpy(g).unsqueeze(0).to(dtype)
-
-
-HEAD_CHANNELS = 4 + 2 * NUM_FACE_KEYPOINTS + 2  # cls, obj, 4 box, 10 keypoint regressors
 
 
 def decode_heads(maps: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -238,6 +262,16 @@ class YuNet(nn.Module):
                 fold(m.conv1, m.bn1)
                 m.bn1 = None
         return self.eval()
+
+    @torch.no_grad()
+    def fuse(self) -> "YuNet":
+        """:meth:`fuse_bn`, then the head's four predictors of each level into one
+        (:meth:`_Head.fuse`): the inference graph the detector runs and exports (the same outputs up
+        to float rounding). Returns ``self``."""
+        self.fuse_bn()
+        if self.bbox_head.fused is None:
+            self.bbox_head.fuse()
+        return self
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> "YuNet":
