@@ -60,12 +60,37 @@ def delegation_report(edge_program: "torch.export.ExportedProgram") -> Delegatio
     return DelegationReport(calls, outside)
 
 
+# channels per group of the transposed convolution that replaces nearest upsampling
+# (:func:`nearest_upsampling_as_deconv`): 16 measured fastest for YuNet-s's 64-channel neck at
+# 640 x 480 (backbone + neck program, one thread, min of 60: 4 groups of 16 channels 5.5 ms,
+# 1 group of 64 5.9, 16 groups of 4 6.1, depthwise 8.7)
+UPSAMPLE_GROUP_CHANNELS = 16
+
+
+def _upsample_groups(c: int) -> int:
+    """Groups for `c` channels: groups of the largest size <= UPSAMPLE_GROUP_CHANNELS dividing `c`."""
+    size = max(d for d in range(1, min(c, UPSAMPLE_GROUP_CHANNELS) + 1) if c % d == 0)
+    return c // size
+
+
+def _upsample_kernel(c: int, groups: int, fh: int, fw: int, dtype: torch.dtype) -> torch.Tensor:
+    """``[c, c / groups, fh, fw]`` conv_transpose2d weight: input channel ``i`` of a group
+    writes only to output channel ``i`` of that group, with weight 1 at every kernel tap."""
+    size = c // groups
+    eye = torch.eye(size, dtype=dtype).view(size, size, 1, 1).expand(size, size, fh, fw)
+    return eye.repeat(groups, 1, 1, 1).contiguous()
+
+
 def nearest_upsampling_as_deconv(gm: torch.fx.GraphModule) -> int:
     """Rewrite integer-factor nearest upsampling (``aten.upsample_nearest2d``, which XNNPACK does
     not take, so it splits the graph into several delegate calls around CPU kernels) into the
-    exactly equivalent depthwise transposed convolution with an all-ones f_h x f_w kernel and
-    stride (f_h, f_w), which XNNPACK runs. In place on an exported graph module; returns the
-    number of rewritten nodes (non-integer factors are left alone)."""
+    exactly equivalent transposed convolution with stride (f_h, f_w) whose f_h x f_w kernel copies
+    each channel to itself (ones on the identity of each group of :data:`UPSAMPLE_GROUP_CHANNELS`
+    channels, zeros elsewhere), which XNNPACK runs. Grouped rather than depthwise: XNNPACK's
+    depthwise deconvolution (one channel per group) is its slow path: YuNet-s's two upsamplings
+    at 640 x 480 took ~3.3 ms of its ~9 ms program that way (docs/benchmarks.md).
+    In place on an exported graph module; returns the number of rewritten nodes (non-integer
+    factors are left alone)."""
     count = 0
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target not in (torch.ops.aten.upsample_nearest2d.vec,
@@ -79,12 +104,13 @@ def nearest_upsampling_as_deconv(gm: torch.fx.GraphModule) -> int:
             continue
         fh, fw, c = oh // h, ow // w, src.shape[1]
         name = f"_facekd_nearest_up_{count}"
-        gm.register_buffer(name, torch.ones(c, 1, fh, fw, dtype=src.dtype))
+        g = _upsample_groups(c)
+        gm.register_buffer(name, _upsample_kernel(c, g, fh, fw, src.dtype))
         with gm.graph.inserting_before(node):
             weight = gm.graph.get_attr(name)
             weight.meta["val"] = getattr(gm, name)  # the quantizer reads shapes from node meta
             deconv = gm.graph.call_function(torch.ops.aten.conv_transpose2d.input,
-                                            (node.args[0], weight, None, [fh, fw], [0, 0], [0, 0], c, [1, 1]))
+                                            (node.args[0], weight, None, [fh, fw], [0, 0], [0, 0], g, [1, 1]))
         deconv.meta["val"] = out
         node.replace_all_uses_with(deconv)
         gm.graph.erase_node(node)
