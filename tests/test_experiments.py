@@ -138,7 +138,30 @@ def test_sweep_candidates_with_different_schedules_are_refused(tmp_path, capsys)
     assert main(["sweep", "--configs", f"{a},{b}", "--runs", str(tmp_path / "runs")]) == 2
     assert "candidate b differs from a in schedule.epochs" in capsys.readouterr().err
     assert main(["sweep", "--runs", str(tmp_path / "runs")]) == 2
-    assert "either --config" in capsys.readouterr().err
+    assert "give one of --config" in capsys.readouterr().err
+
+
+def test_sweep_models_ranks_trained_folders_without_training(tmp_path):
+    pytest.importorskip("executorch")
+    a, b = _teacher(tmp_path, "light", "hrnet_slim_w8_d1"), _teacher(tmp_path, "wider", "hrnet_slim_w10_d1")
+    args = ["sweep", "--models", f"{a},{b}", "--val", f"{TEST},{DATA / 'val'}", "--out", str(tmp_path / "report"),
+            "--default", "", "--no-dlib", "--latency-faces", "2", "--latency-rounds", "1"]
+    assert main(args) == 0
+    md = (tmp_path / "report" / "candidates.md").read_text()
+    assert "| light | hrnet_slim_w8_d1 | 64 | 16 |" in md and "| wider | hrnet_slim_w10_d1 | 64 | 16 |" in md
+    assert "Trained students as given" in md and "train time" in md
+    runs = {r["group"]: r for r in json.loads((tmp_path / "report" / "candidates.json").read_text())["runs"]}
+    assert set(runs) == {"light", "wider"} and not (tmp_path / "runs").exists()
+    assert all(r["extra"]["fully_delegated"] and 0 < r["val"]["nme"] for r in runs.values())
+    assert (tmp_path / "report" / "pareto_int8.png").stat().st_size > 1000
+
+
+def test_sweep_models_needs_saved_models_and_val(tmp_path, capsys):
+    a = _teacher(tmp_path, "light", "hrnet_slim_w8_d1")
+    assert main(["sweep", "--models", str(tmp_path / "nope"), "--val", str(TEST)]) == 2
+    assert "not a saved model" in capsys.readouterr().err
+    assert main(["sweep", "--models", str(a)]) == 2
+    assert "--val" in capsys.readouterr().err
 
 
 def test_gt_row_card_does_not_inherit_the_distillation_description():

@@ -69,10 +69,8 @@ def measure(label: str, module, card, faces, calib_faces) -> tuple[dict[str, Any
 def run_candidates(args: argparse.Namespace) -> int:
     from facekd.config import as_sources, load_config
     from facekd.engine import experiments as ex
-    from facekd.export.executorch import set_num_threads
-    from facekd.export.latency import dlib_runner, load_faces, time_per_face
+    from facekd.export.latency import load_faces
     from facekd.models import create_model, load_model
-    from facekd.peers import dlib_unavailable
 
     overrides = list(args.overrides) + ([f"runtime.threads={args.threads}"] if args.threads else [])
     configs = []
@@ -114,6 +112,61 @@ def run_candidates(args: argparse.Namespace) -> int:
         runners[label] = runner
         rows.append(ex.RunRecord(label, args.seed, str(model_path or ""), val, None, train_time, steps, info))
 
+    s = base.schedule
+    training = (f"Training: {s.epochs} epoch(s), {s.kind}, batch {base.data.batch_size}, seed {args.seed}, "
+                f"ground truth only; mean val NME over " + ", ".join(f"`{v.path}`" for v in vals) + ".")
+    return _time_and_report(args, rows, runners, faces, calib, vals, base.data.scheme,
+                            training if not args.latency_only else None, base.to_dict(), t0)
+
+
+def run_trained(args: argparse.Namespace) -> int:
+    """``facekd sweep --models DIR,DIR --val A,B``: already-trained students (each its own recipe, which its
+    README names) timed like the candidates and ranked by their mean val NME (fp32, the model's card)."""
+    from facekd.data import load_dataset
+    from facekd.engine import experiments as ex
+    from facekd.export.latency import load_faces
+    from facekd.models import load_model
+
+    dirs = [Path(m) for m in args.models]
+    for d in dirs:
+        if not (d / "model.json").is_file():
+            raise FacekdError(f"not a saved model (no model.json): {d}")
+    labels = [d.name if d.name != "best" else d.parent.name for d in dirs]
+    if len(set(labels)) != len(labels):
+        raise FacekdError(f"model folder names must be unique, got {labels}")
+    if not args.val:
+        raise FacekdError("--models ranks trained students on val NME: give --val DATA[,DATA]")
+    from facekd.config import DataSource
+
+    vals = [DataSource(v) for v in args.val]
+    faces = load_faces(vals[0].path, args.latency_faces)
+    t0 = time.perf_counter()
+    rows, runners, scheme = [], {}, None
+    for i, (label, d) in enumerate(zip(labels, dirs)):
+        print(f"[{i + 1}/{len(dirs)}] {label}", flush=True)
+        module, card = load_model(d)
+        scheme = scheme or card.get_scheme()
+        per = [ex.score_model(d, load_dataset(v.path, card.get_scheme())) for v in vals]
+        val = {k: sum(p[k] for p in per) / len(per) for k in ("nme", "fr", "auc")}
+        module.model_name = card.model
+        info, runners[label] = measure(label, module, card, faces, faces)
+        info.update(overrides={}, config=str(d))
+        rows.append(ex.RunRecord(label, args.seed, str(d), val, None, float("nan"), 0, info))
+    training = ("Trained students as given (each model's README has its recipe); mean val NME (fp32 eager) over "
+                + ", ".join(f"`{v.path}`" for v in vals) + "; int8 calibrated on the timed faces (latency only).")
+    return _time_and_report(args, rows, runners, faces, faces, vals, scheme, training,
+                            {"models": [str(d) for d in dirs]}, t0)
+
+
+def _time_and_report(args, rows, runners, faces, calib, vals, scheme, training: str | None,
+                     config: dict[str, Any], t0: float) -> int:
+    """Time every runner with the default and dlib interleaved, then write the table (and plot when trained)."""
+    from facekd.engine import experiments as ex
+    from facekd.export.executorch import set_num_threads
+    from facekd.export.latency import dlib_runner, time_per_face
+    from facekd.models import load_model
+    from facekd.peers import dlib_unavailable
+
     marks: dict[str, Any] = {}
     default = _default_path(args.default_model) if args.default_model else None
     if default is not None:
@@ -123,7 +176,7 @@ def run_candidates(args: argparse.Namespace) -> int:
         if vals:
             from facekd.data import load_dataset
 
-            per = [ex.score_model(default, load_dataset(v.path, base.data.scheme)) for v in vals]
+            per = [ex.score_model(default, load_dataset(v.path, scheme)) for v in vals]
             marks["default"]["val"] = {k: sum(p[k] for p in per) / len(per) for k in ("nme", "fr", "auc")}
     why_no_dlib = "--no-dlib" if args.no_dlib else dlib_unavailable()
     if not why_no_dlib:
@@ -147,7 +200,7 @@ def run_candidates(args: argparse.Namespace) -> int:
     for k in ("default", "dlib"):
         if k in timing:
             marks.setdefault(k, {}).update(int8_ms=timing[k].min_ms, int8_median_ms=timing[k].median_ms)
-    files = write_candidates(args.out, rows, marks, base, vals, faces, args, why_no_dlib)
+    files = write_candidates(args.out, rows, marks, training, config, vals, faces, args, why_no_dlib)
     print(files["markdown"].read_text())
     print(f"candidates: {len(rows)} in {time.perf_counter() - t0:.0f} s; report in {args.out}")
     return 0
@@ -172,14 +225,15 @@ def _num_points(cfg) -> int:
     return as_scheme(cfg.data.scheme).num_points
 
 
-def write_candidates(out: Path, rows, marks, base, vals, faces, args, why_no_dlib) -> dict[str, Path]:
+def write_candidates(out: Path, rows, marks, training: str | None, config: dict[str, Any], vals, faces, args,
+                     why_no_dlib) -> dict[str, Path]:
     import os
 
     from facekd.engine import experiments as ex
 
     out.mkdir(parents=True, exist_ok=True)
     dlib_ms = marks.get("dlib", {}).get("int8_ms")
-    trained = not args.latency_only
+    trained = training is not None
     pts = [(r.extra["int8_ms"], r.val.get("nme", float("inf"))) for r in rows]
     front = set(ex.pareto_front(pts)) if trained else set()
     header = ["candidate", "model", "input", "heatmap", "params (M)", "GFLOPs", "per-face ms (min)",
@@ -194,7 +248,8 @@ def write_candidates(out: Path, rows, marks, base, vals, faces, args, why_no_dli
                f"{e['int8_median_ms']:.2f}", f"{e['int8_ms'] / dlib_ms:.2f}" if dlib_ms else "–",
                "yes" if e["fully_delegated"] else "NO"]
         if trained:
-            row += [ex.fmt([r.val.get("nme")]), f"{r.train_time_s:.0f}", "yes" if i in front else ""]
+            row += [ex.fmt([r.val.get("nme")]), f"{r.train_time_s:.0f}" if r.train_time_s == r.train_time_s else "–",
+                    "yes" if i in front else ""]
         table.append(row)
     for k, m in marks.items():
         if "int8_ms" not in m:
@@ -208,7 +263,6 @@ def write_candidates(out: Path, rows, marks, base, vals, faces, args, why_no_dli
         if trained:
             row += [ex.fmt([m.get("val", {}).get("nme")]), "–", ""]
         table.append(row)
-    s = base.schedule
     load = os.getloadavg()
     text = (f"# Candidate students\n\nPer-face latency: crop + int8 ExecuTorch program (PT2E, XNNPACK, one "
             f"delegate call) + decode, one thread, the mean over {len(faces)} faces of `{(vals or [None])[0] and vals[0].path}` "
@@ -217,13 +271,12 @@ def write_candidates(out: Path, rows, marks, base, vals, faces, args, why_no_dli
             f"{'' if not why_no_dlib else f' (not timed: {why_no_dlib})'}. Load average at the end "
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs.\n\n")
     if trained:
-        text += (f"Training: {s.epochs} epoch(s), {s.kind}, batch {base.data.batch_size}, seed {args.seed}, "
-                 f"ground truth only; mean val NME over " + ", ".join(f"`{v.path}`" for v in vals) + ".\n\n")
+        text += training + "\n\n"
     text += ex.markdown_table(header, table)
     md = out / "candidates.md"
     md.write_text(text, encoding="utf-8")
     files = {"markdown": md, "json": ex.write_records(out / "candidates.json", rows,
-                                                       {"config": base.to_dict(), "marks": marks,
+                                                       {"config": config, "marks": marks,
                                                         "faces": len(faces), "rounds": args.latency_rounds,
                                                         "loadavg": list(load)})}
     if trained:

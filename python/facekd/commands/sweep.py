@@ -12,6 +12,7 @@ input and heatmap size; data, augmentation, optimiser and schedule must be the s
 shape predictor and the current default model on the same val faces; ``candidates.md``,
 ``candidates.json`` and ``pareto_int8.png`` (mean val NME against that latency, dlib's latency and the
 default marked). ``--latency-only`` skips training: the table of params, FLOPs and latency alone.
+``--models DIR,DIR --val A,B`` ranks students trained elsewhere (each with its own recipe) the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--configs", type=csv_list(str), default=(),
                    help="candidate training YAMLs (comma-separated) to train with one schedule and rank by "
                         "int8 per-face latency and mean val NME (instead of --config)")
+    p.add_argument("--models", type=csv_list(str), default=(),
+                   help="already-trained model folders (comma-separated) to time and rank the same way as "
+                        "--configs, without training (needs --val)")
+    p.add_argument("--val", type=csv_list(str), default=(),
+                   help="with --models: val data (comma-separated) for the mean val NME")
     p.add_argument("--latency-only", action="store_true",
                    help="with --configs: no training, only params / FLOPs / int8 latency")
     p.add_argument("--default", dest="default_model", default="default",
@@ -65,8 +71,13 @@ def model_names(widths, depths, baselines) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if bool(args.config) == bool(args.configs):
-        raise FacekdError("give either --config (the width x depth sweep) or --configs (candidate configs)")
+    if sum(map(bool, (args.config, args.configs, args.models))) != 1:
+        raise FacekdError("give one of --config (the width x depth sweep), --configs (candidate configs) "
+                          "or --models (trained model folders)")
+    if args.models:
+        from facekd.commands.candidates import run_trained
+
+        return run_trained(args)
     if args.configs:
         from facekd.commands.candidates import run_candidates
 
