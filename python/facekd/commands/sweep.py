@@ -66,7 +66,7 @@ def model_names(widths, depths, baselines) -> list[str]:
     names = [f"hrnet_slim_w{w}_d{d}" for d in depths for w in widths] + list(baselines)
     bad = [n for n in names if n not in MODELS]
     if bad:
-        raise FacekdError(f"not in the model registry: {bad} (widths 8-18 step 2, depths 1-3)")
+        raise FacekdError(f"not in the model registry: {bad} (widths 8-24 step 2, depths 1-3)")
     return names
 
 

@@ -23,7 +23,7 @@ ARCHS: dict[str, tuple[type, type[nn.Module]]] = {
     PFLDRegress.arch: (PFLDConfig, PFLDRegress),
 }
 
-SLIM_WIDTHS = (8, 10, 12, 14, 16, 18)
+SLIM_WIDTHS = (8, 10, 12, 14, 16, 18, 20, 22, 24)
 SLIM_DEPTHS = (1, 2, 3)
 
 
