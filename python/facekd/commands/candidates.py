@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,15 @@ def measure(label: str, module, card, faces, calib_faces) -> tuple[dict[str, Any
     return info, pipeline(pte, card)
 
 
+def mean_val(model: Path, vals, scheme) -> dict[str, float]:
+    """NME / FR / AUC of a saved model, averaged over the val sets (each set weighs the same)."""
+    from facekd.data import load_dataset
+    from facekd.engine import experiments as ex
+
+    per = [ex.score_model(model, load_dataset(v.path, scheme)) for v in vals]
+    return {k: sum(p[k] for p in per) / len(per) for k in ("nme", "fr", "auc")}
+
+
 def run_candidates(args: argparse.Namespace) -> int:
     from facekd.config import as_sources, load_config
     from facekd.engine import experiments as ex
@@ -122,7 +132,7 @@ def run_candidates(args: argparse.Namespace) -> int:
 def run_trained(args: argparse.Namespace) -> int:
     """``facekd sweep --models DIR,DIR --val A,B``: already-trained students (each its own recipe, which its
     README names) timed like the candidates and ranked by their mean val NME (fp32, the model's card)."""
-    from facekd.data import load_dataset
+    from facekd.config import DataSource
     from facekd.engine import experiments as ex
     from facekd.export.latency import load_faces
     from facekd.models import load_model
@@ -136,8 +146,6 @@ def run_trained(args: argparse.Namespace) -> int:
         raise FacekdError(f"model folder names must be unique, got {labels}")
     if not args.val:
         raise FacekdError("--models ranks trained students on val NME: give --val DATA[,DATA]")
-    from facekd.config import DataSource
-
     vals = [DataSource(v) for v in args.val]
     faces = load_faces(vals[0].path, args.latency_faces)
     t0 = time.perf_counter()
@@ -146,8 +154,7 @@ def run_trained(args: argparse.Namespace) -> int:
         print(f"[{i + 1}/{len(dirs)}] {label}", flush=True)
         module, card = load_model(d)
         scheme = scheme or card.get_scheme()
-        per = [ex.score_model(d, load_dataset(v.path, card.get_scheme())) for v in vals]
-        val = {k: sum(p[k] for p in per) / len(per) for k in ("nme", "fr", "auc")}
+        val = mean_val(d, vals, card.get_scheme())
         module.model_name = card.model
         info, runners[label] = measure(label, module, card, faces, faces)
         info.update(overrides={}, config=str(d))
@@ -161,7 +168,6 @@ def run_trained(args: argparse.Namespace) -> int:
 def _time_and_report(args, rows, runners, faces, calib, vals, scheme, training: str | None,
                      config: dict[str, Any], t0: float) -> int:
     """Time every runner with the default and dlib interleaved, then write the table (and plot when trained)."""
-    from facekd.engine import experiments as ex
     from facekd.export.executorch import set_num_threads
     from facekd.export.latency import dlib_runner, time_per_face
     from facekd.models import load_model
@@ -174,10 +180,7 @@ def _time_and_report(args, rows, runners, faces, calib, vals, scheme, training: 
         info, runners["default"] = measure("default", module, card, faces, calib)
         marks["default"] = info
         if vals:
-            from facekd.data import load_dataset
-
-            per = [ex.score_model(default, load_dataset(v.path, scheme)) for v in vals]
-            marks["default"]["val"] = {k: sum(p[k] for p in per) / len(per) for k in ("nme", "fr", "auc")}
+            marks["default"]["val"] = mean_val(default, vals, scheme)
     why_no_dlib = "--no-dlib" if args.no_dlib else dlib_unavailable()
     if not why_no_dlib:
         runners["dlib"] = dlib_runner()
@@ -248,7 +251,7 @@ def write_candidates(out: Path, rows, marks, training: str | None, config: dict[
                f"{e['int8_median_ms']:.2f}", f"{e['int8_ms'] / dlib_ms:.2f}" if dlib_ms else "–",
                "yes" if e["fully_delegated"] else "NO"]
         if trained:
-            row += [ex.fmt([r.val.get("nme")]), f"{r.train_time_s:.0f}" if r.train_time_s == r.train_time_s else "–",
+            row += [ex.fmt([r.val.get("nme")]), f"{r.train_time_s:.0f}" if math.isfinite(r.train_time_s) else "–",
                     "yes" if i in front else ""]
         table.append(row)
     for k, m in marks.items():

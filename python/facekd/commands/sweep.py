@@ -61,12 +61,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def model_names(widths, depths, baselines) -> list[str]:
-    from facekd.models.registry import MODELS
+    from facekd.models.registry import MODELS, SLIM_DEPTHS, SLIM_WIDTHS
 
     names = [f"hrnet_slim_w{w}_d{d}" for d in depths for w in widths] + list(baselines)
     bad = [n for n in names if n not in MODELS]
     if bad:
-        raise FacekdError(f"not in the model registry: {bad} (widths 8-24 step 2, depths 1-3)")
+        raise FacekdError(f"not in the model registry: {bad} (widths {', '.join(map(str, SLIM_WIDTHS))}; "
+                          f"depths {', '.join(map(str, SLIM_DEPTHS))})")
     return names
 
 
