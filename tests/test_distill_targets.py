@@ -507,3 +507,5 @@ def test_ablate_rows_from_a_cache_gt_drops_the_pool_and_pseudo_uses_it(tmp_path,
     assert {"kd", "cd", "a_a", "d_a"} <= set(head("full"))
     md = (tmp_path / "rep" / "ablation.md").read_text()
     assert "| GT + pseudo-labels (no KD) | 1 |" in md and "`pool` (unlabelled)" in md
+    # the report names the cache the runs read (--targets), not the config's distill.targets (none here)
+    assert f"targets cache `{tmp_path / 'cache'}`" in md

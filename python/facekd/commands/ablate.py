@@ -161,7 +161,11 @@ def run(args: argparse.Namespace) -> int:
         records.append(ex.RunRecord(row.name, seed, str(out), ex.best_val_metrics(summary),
                                     ex.score_model(out / "best", test) if test is not None else None,
                                     float(summary["train_time_s"]), int(summary["steps"])))
-    report = write_report(args.out, rows, records, base, test_spec)
+    # the report names the teachers and cache the runs used (config plus --teacher / --targets), not the config's
+    used = next((cfg for _, _, cfg in cfgs if cfg.distill is not None), base)
+    shown = copy.deepcopy(base)
+    shown.distill = used.distill if used.distill is not None else base.distill
+    report = write_report(args.out, rows, records, shown, test_spec)
     print(report["markdown"].read_text())
     print(f"ablation: {len(records)} runs in {time.perf_counter() - t0:.0f} s; report in {args.out}")
     return 0
