@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from facekd.data import load_dataset
+from facekd.data import load_dataset, read_pts
 from facekd.engine.evaluator import evaluate
 from facekd.models import load_model
 from facekd.schemes import as_scheme
@@ -39,12 +39,6 @@ from facekd.schemes import as_scheme
 SCHEME = as_scheme("ibug68")
 THRESHOLDS = (0.98, 0.99, 0.995, 0.998)
 NAME = re.compile(r"^(?P<id>.+)_(?P<vid>\d)(?P<frame>\d)_(?:tr|te)\.jpg$")
-
-
-def read_pts(path: Path) -> np.ndarray:
-    lines = path.read_text().splitlines()
-    start = lines.index("{") + 1
-    return np.array([[float(v) for v in ln.split()] for ln in lines[start:start + SCHEME.num_points]])
 
 
 def clip_pairs(root: Path) -> list[tuple[str, str]]:
@@ -116,7 +110,8 @@ def main() -> None:
     for fa, fb in tqdm(pairs, desc="aligning frame pairs", unit="pair"):
         ia = cv2.imread(str(args.data / fa), cv2.IMREAD_GRAYSCALE).astype(np.float32)
         ib = cv2.imread(str(args.data / fb), cv2.IMREAD_GRAYSCALE).astype(np.float32)
-        la, lb = read_pts(args.data / Path(fa).with_suffix(".pts")), read_pts(args.data / Path(fb).with_suffix(".pts"))
+        la = read_pts(args.data / Path(fa).with_suffix(".pts")).astype(np.float64)
+        lb = read_pts(args.data / Path(fb).with_suffix(".pts")).astype(np.float64)
         lo, hi = lb.min(0), lb.max(0)
         pad = 0.1 * (hi - lo)
         try:

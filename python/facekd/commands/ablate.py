@@ -84,6 +84,14 @@ def select_rows(text: str) -> list[Row]:
     return [by_name[n] for n in names]
 
 
+def with_cli_teachers(d, teachers: dict[str, str] | None, targets: str | None):
+    """``d`` (a DistillConfig, changed in place) with the command line's --teacher / --targets on top."""
+    d.teachers = {**d.teachers, **(teachers or {})}
+    if targets:
+        d.targets = targets
+    return d
+
+
 def row_config(base, row: Row, seed: int, teachers: dict[str, str] | None = None, targets: str | None = None):
     """The TrainConfig of one ablation run."""
     from facekd.config import as_sources
@@ -104,9 +112,7 @@ def row_config(base, row: Row, seed: int, teachers: dict[str, str] | None = None
     d = copy.deepcopy(base.distill) if base.distill is not None else DistillConfig()
     for k, v in row.distill.items():
         setattr(d, k, copy.deepcopy(v))
-    d.teachers = {**d.teachers, **(teachers or {})}
-    if targets:
-        d.targets = targets
+    with_cli_teachers(d, teachers, targets)
     errs = d.run_errors()
     if errs:
         raise FacekdError(f"row {row.name}: " + "; ".join(errs))
@@ -162,9 +168,11 @@ def run(args: argparse.Namespace) -> int:
                                     ex.score_model(out / "best", test) if test is not None else None,
                                     float(summary["train_time_s"]), int(summary["steps"])))
     # the report names the teachers and cache the runs used (config plus --teacher / --targets), not the config's
-    used = next((cfg for _, _, cfg in cfgs if cfg.distill is not None), base)
     shown = copy.deepcopy(base)
-    shown.distill = used.distill if used.distill is not None else base.distill
+    if shown.distill is not None or teachers or args.targets:
+        from facekd.distill import DistillConfig
+
+        shown.distill = with_cli_teachers(shown.distill or DistillConfig(), teachers, args.targets)
     report = write_report(args.out, rows, records, shown, test_spec)
     print(report["markdown"].read_text())
     print(f"ablation: {len(records)} runs in {time.perf_counter() - t0:.0f} s; report in {args.out}")
