@@ -67,7 +67,7 @@ def test_discriminator_step_leaves_student_unchanged_and_moves_discriminator():
     assert all(p.grad is None for p in d.discriminators.parameters())  # student step does not train D
     s_before, d_before = _params(student), _params(d.discriminators)
     logs = d.extra_step(batch)
-    assert set(logs) == {"d_t1", "d_t2"}
+    assert set(logs) == {"d_t1", "d_t2", "lam_t1", "lam_t2"}  # D losses, the adversarial weights used
     s_after, d_after = _params(student), _params(d.discriminators)
     assert all(torch.equal(s_before[n], s_after[n]) for n in s_after)
     assert any(not torch.equal(d_before[n], d_after[n]) for n in d_after)

@@ -376,7 +376,39 @@ def test_any_model_can_be_a_teacher_under_any_name():
     batch = {"image": torch.randn(2, 3, 64, 64), "heatmap": torch.rand(2, 5, 16, 16), "weight": torch.ones(2, 5)}
     terms = d.losses(batch, student)
     assert set(terms) == {"kd", "cd", "a_slim16"} and all(torch.isfinite(v) for v in terms.values())
-    assert set(d.extra_step(batch)) == {"d_slim16"}
+    assert set(d.extra_step(batch)) == {"d_slim16", "lam_slim16"}
+
+
+class _Tapped(torch.nn.Module):
+    """A student whose last heatmaps keep their gradient (to measure each term's pull on them)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m, self.feature_info, self.output_type = m, m.feature_info, m.output_type
+
+    def forward(self, x, return_features=False):
+        self.out = self.m(x)
+        return self.out
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.1, 0.5])
+def test_adversarial_pull_on_the_student_is_capped_at_a_share_of_the_rest(ratio):
+    from facekd.distill import Distiller
+    from facekd.models import create_model
+
+    torch.manual_seed(0)
+    student = _Tapped(create_model("hrnet_slim_w8", 5))
+    cfg = DistillConfig(kd_teachers=["t"], akd_teachers=["t"], lambda_cd=0.0, lambda_akd=1.0, akd_warmup_steps=0,
+                        akd_ramp_steps=0, akd_grad_ratio=ratio)
+    d = Distiller(cfg, {"t": create_model("hrnet_slim_w8", 5)}, student)
+    batch = {"image": torch.randn(2, 3, 64, 64), "heatmap": torch.rand(2, 5, 16, 16), "weight": torch.ones(2, 5)}
+    terms = d.losses(batch, student)
+    pull = {k: float(torch.autograd.grad(v, student.out, retain_graph=True)[0].norm()) for k, v in terms.items()}
+    lam = d.extra_step(batch)["lam_t"]
+    if ratio == 0:  # unbalanced, λ 1: the discriminator pulls harder than the heatmap KD
+        assert lam == 1.0 and pull["a_t"] > 2 * pull["kd"], pull
+    else:
+        assert lam < 1.0 and pull["a_t"] == pytest.approx(ratio * pull["kd"], rel=1e-3), pull
 
 
 # -- end to end: teach -> distill --targets ----------------------------------------------------------

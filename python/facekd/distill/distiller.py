@@ -30,6 +30,12 @@ def _crop_digests(x: Tensor) -> list[bytes]:
     return [hashlib.blake2b(a[i].tobytes(), digest_size=16).digest() for i in range(a.shape[0])]
 
 
+def _grad_norm(loss: Tensor, wrt: Tensor) -> float:
+    """‖∂loss/∂wrt‖ (the graph is kept for the real backward); 0 where ``loss`` does not depend on ``wrt``."""
+    g = torch.autograd.grad(loss, wrt, retain_graph=True, allow_unused=True)[0]
+    return 0.0 if g is None else float(g.detach().float().norm())
+
+
 def freeze_teacher(model: nn.Module) -> nn.Module:
     """Eval mode (BN statistics frozen), no gradients; ``train()`` calls keep it in eval mode."""
     model.eval()
@@ -92,6 +98,7 @@ class Distiller(Task):
         self.discriminators = nn.ModuleDict()
         self.d_optimizer: torch.optim.Optimizer | None = None
         self._cache: dict[str, Tensor] = {}
+        self._akd_lambda: dict[str, float] = {}  # the adversarial weights of the last student step (logged)
         self.cached_names: list[str] = []  # teacher order of the batch's t_heatmap / t_weight (targets cache)
         self.step = 0
         self.device = torch.device("cpu")
@@ -242,12 +249,19 @@ class Distiller(Task):
             img = x if cfg.disc_condition_on_image else None
             scale = cfg.akd_scale(self.step)
             self.discriminators.requires_grad_(False)  # the student's term moves S, not D
+            g_rest = None
+            if scale > 0 and cfg.akd_grad_ratio > 0 and terms and s_hm.requires_grad:
+                g_rest = _grad_norm(sum(terms.values()), s_hm)
             for name in cfg.akd_names:
+                lam = cfg.lambda_akd * scale
                 if scale > 0:
-                    terms[f"a_{name}"] = cfg.lambda_akd * scale * generator_loss(self._disc(name)(s_hm, img),
-                                                                                 cfg.gan_mode)
+                    g = generator_loss(self._disc(name)(s_hm, img), cfg.gan_mode)
+                    if g_rest is not None:  # balance: never more than ρ × the rest of the objective's pull on S
+                        lam = min(lam, cfg.akd_grad_ratio * g_rest / max(_grad_norm(g, s_hm), 1e-12))
+                    terms[f"a_{name}"] = lam * g
                 else:  # warm-up: D learns, the student does not feel it yet (logged as 0)
                     terms[f"a_{name}"] = s_hm.new_zeros((), dtype=torch.float32)
+                self._akd_lambda[name] = lam
             self._cache = {"s": s_hm.detach().float(),
                            **{f"t:{n}": t_out[n]["heatmaps"].detach().float() for n in cfg.akd_names}}
             if img is not None:
@@ -293,4 +307,5 @@ class Distiller(Task):
                     p.grad /= ws
         self.d_optimizer.step()
         self._cache = {}
-        return {f"d_{k}": float(v.detach()) for k, v in losses.items()}
+        return {**{f"d_{k}": float(v.detach()) for k, v in losses.items()},
+                **{f"lam_{k}": v for k, v in self._akd_lambda.items()}}
