@@ -1,5 +1,5 @@
 """Per-seed val NME of every row measured with the T2 + w24 targets (this folder: seed 0 of kd_multi, seed 1 of gt and
-kd_multi, seed 2 of every row) plus the session-8 gt seed 0 in ../ablation_68pt (same command and data).
+kd_multi, seed 2 of every row; the balanced adversarial row, seeds 0-2) plus the session-8 gt seed 0 in ../ablation_68pt (same command and data).
 
     python docs/results/ablation_68pt_t2w24/plot_seeds.py
 """
@@ -13,13 +13,14 @@ import matplotlib.pyplot as plt
 
 here = Path(__file__).parent
 sources = [(here.parent / "ablation_68pt" / "ablation.json", {"gt"}), (here / "ablation.json", None),
-           (here / "kd_multi_seed0.json", None), (here / "seed2.json", None)]
+           (here / "kd_multi_seed0.json", None), (here / "seed2.json", {"gt", "pseudo", "kd_multi", "cwd"}),
+           (here / "adversarial_balanced.json", None)]  # seed2.json's adversarial run diverged: the balanced rerun
 runs = []
 for f, groups in sources:
     if f.exists():
         runs += [r for r in json.loads(f.read_text())["runs"] if groups is None or r["group"] in groups]
 labels = {"gt": "GT only", "pseudo": "GT +\npseudo-labels", "kd_multi": "+ KD,\nT2 + w24", "cwd": "KD + CWD",
-          "full": "full"}  # the adversarial row diverged (its best is the epoch-1 checkpoint, 5.83 %): off this axis
+          "adversarial": "KD + adv.\n(balanced)", "full": "full"}
 rows = [g for g in labels if any(r["group"] == g for r in runs)]
 keys = [("nme", "mean val"), ("ytf68/nme", "ytf68/val"), ("helen_afw/nme", "helen_afw/val")]
 fig, axes = plt.subplots(1, 3, figsize=(4 + 2.2 * len(rows), 4))
@@ -39,6 +40,6 @@ for ax, (key, title) in zip(axes, keys):
     ax.set_title(title)
     ax.set_ylabel("NME (%)")
     ax.grid(axis="y", alpha=0.3)
-fig.suptitle("hrnet_slim_w16_d1 @96, 10 x 13,831 faces: per seed; black = row mean, dashed = GT-only mean\n(KD + adversarial diverged after step ~2,000: 5.83 %, its epoch-1 checkpoint, not shown)")
+fig.suptitle("hrnet_slim_w16_d1 @96, 10 x 13,831 faces: per seed; black = row mean, dashed = GT-only mean\n(KD + adversarial: with the gradient balance (nineteenth session); without it, it diverged (5.83 %, not shown))")
 fig.tight_layout()
 fig.savefig(here / "seeds.png", dpi=110)
