@@ -139,3 +139,33 @@ def test_teacher_cache_refuses_random_augmentation():
                               cfg=SimpleNamespace(runtime=SimpleNamespace(channels_last=False), augment={"flip_p": 0.5}))
     with pytest.raises(FacekdError, match="augment: null"):
         d.setup(trainer)
+
+
+def test_cwd_on_the_labels_needs_no_teacher_and_adds_only_its_term():
+    """The gt_cwd control: GT loss as plain training, plus CWD towards the labels' heatmaps on labelled points."""
+    from facekd.engine.trainer import GroundTruthTask
+
+    cfg = DistillConfig(alpha=0.0, lambda_akd=0.0, lambda_cd=0.003, cd_target="ground_truth",
+                        teachers={"t1": "unused/path"})
+    assert cfg.needed_teachers() == []
+    torch.manual_seed(0)
+    student = create_model("hrnet_slim_w8", K)
+    d = Distiller(cfg, {}, student)
+    assert not d.adapters and not d.discriminators
+    batch = _batch()
+    batch["weight"][1, 2:] = 0.0  # unlabelled points of face 1
+    terms = d.losses(batch, student)
+    assert set(terms) == {"kd", "cd"} and terms["cd"].item() > 0
+    gt = GroundTruthTask("heatmap").losses(batch, student)["heatmap"]
+    assert terms["kd"].item() == pytest.approx(gt.item(), rel=1e-6)  # the GT term is plain training's loss
+    # the CWD term pulls on labelled points only
+    s_hm = student(batch["image"])
+    from facekd.losses.cwd import channel_wise_distillation
+    g, = torch.autograd.grad(channel_wise_distillation(s_hm, batch["heatmap"], tau=1.0, normalize="standardize",
+                                                       weight=(batch["weight"] > 0).float()), s_hm)
+    assert g[1, 2:].abs().max().item() == 0.0 and g[1, :2].abs().max().item() > 0
+    with pytest.raises(FacekdError, match="cd_target"):
+        Distiller(DistillConfig(cd_target="labels", lambda_akd=0.0), {}, create_model("hrnet_slim_w8", K))
+    with pytest.raises(FacekdError, match="cd_taps"):
+        Distiller(DistillConfig(alpha=0.0, cd_target="ground_truth", cd_taps=["heatmaps", "neck"], lambda_akd=0.0),
+                  {}, create_model("hrnet_slim_w8", K))

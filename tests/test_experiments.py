@@ -175,3 +175,20 @@ def test_gt_row_card_does_not_inherit_the_distillation_description():
     assert gt.distill is None and gt.data.description == ""
     assert all(s.labelled for s in gt.data.train)
     assert row_config(base, rows["kd"], 0).data.description == base.data.description
+
+
+def test_gt_cwd_row_trains_on_the_gt_rows_data_without_teachers_or_cache():
+    from facekd.commands.ablate import ROWS, row_config
+    from facekd.config import load_config
+
+    base = load_config(Path(__file__).resolve().parents[1] / "configs" / "ablate_68pt_unlabelled.yaml")
+    assert any(not s.labelled for s in base.data.train)
+    rows = {r.name: r for r in ROWS}
+    ctl = row_config(base, rows["gt_cwd"], 1, {"w24": "models/students/hrnet_slim_w24_d1_128_gt"}, "../some/cache")
+    gt = row_config(base, rows["gt"], 1)
+    assert ctl.distill.cd_target == "ground_truth" and ctl.distill.lambda_cd > 0
+    assert ctl.distill.needed_teachers() == [] and ctl.distill.targets is None
+    assert [s.path for s in ctl.data.train] == [s.path for s in gt.data.train]
+    assert ctl.data.epoch_size == gt.data.epoch_size
+    cwd = row_config(base, rows["cwd"], 1, None, "../some/cache")  # a teacher row keeps its cache and UTKFace
+    assert cwd.distill.targets == "../some/cache" and any(not s.labelled for s in cwd.data.train)

@@ -121,3 +121,25 @@ def test_discriminator_shapes_conditioning_and_spectral_norm():
     assert torch.linalg.matrix_norm(w, ord=2).item() == pytest.approx(1.0, rel=0.05)
     with pytest.raises(ValueError, match="image"):
         d(hm)
+
+
+def test_cwd_weight_counts_only_weighted_channels():
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    ones = torch.ones(2, 3)
+    assert channel_wise_distillation(s, t, tau=1.0, weight=ones).item() == pytest.approx(
+        channel_wise_distillation(s, t, tau=1.0).item(), rel=1e-6)
+    w = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    s2 = s.clone()
+    s2[0, 1] += 5 * torch.randn(4, 4)  # a channel of weight 0: the loss must not see it
+    a = channel_wise_distillation(s, t, tau=1.0, weight=w)
+    assert channel_wise_distillation(s2, t, tau=1.0, weight=w).item() == pytest.approx(a.item(), rel=1e-6)
+    s3 = s.clone()
+    s3[1, 2] += 5 * torch.randn(4, 4)  # a channel of weight 1: it must
+    assert channel_wise_distillation(s3, t, tau=1.0, weight=w).item() != pytest.approx(a.item(), rel=1e-3)
+    # the mean over the 4 weighted channels, not over all 6
+    per = [channel_wise_distillation(s[n:n + 1, c:c + 1], t[n:n + 1, c:c + 1], tau=1.0).item()
+           for n, c in ((0, 0), (0, 2), (1, 1), (1, 2))]
+    assert a.item() == pytest.approx(sum(per) / 4, rel=1e-5)
+    with pytest.raises(ValueError, match="weight"):
+        channel_wise_distillation(s, t, weight=torch.ones(2, 2))

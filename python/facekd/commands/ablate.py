@@ -10,6 +10,8 @@ Rows (each a ``distill:`` override of the base config; the first is plain traini
     kd_uniform    + multi-teacher heatmap KD, uniform teacher average
     kd_multi      + weighted heatmap KD from every teacher of distill.teachers (whatever kd_teachers says)
     cwd           weighted KD + channel-wise distillation from distill.cd_teacher
+    gt_cwd        GT + the CWD loss towards the labels' own heatmaps, no teacher (the gt row's data): the control
+                  that tells what CWD's loss shape does from what the teacher's maps add (not in the defaults)
     adversarial   weighted KD + adversarial KD (one L_A per distill.akd_teachers)
     full          the config's distill: section as written (the full objective)
 
@@ -50,6 +52,8 @@ ROWS: tuple[Row, ...] = (
     Row("kd_multi", "+ weighted heatmap KD, every teacher", {"teacher_weighting": "weighted", "kd_teachers": [],
                                                              **_OFF}),
     Row("cwd", "weighted KD + CWD", {"teacher_weighting": "weighted", "lambda_akd": 0.0, "lambda_pl": 0.0}),
+    Row("gt_cwd", "GT + CWD on the labels (no teacher)", {"alpha": 0.0, "cd_target": "ground_truth", "lambda_akd": 0.0,
+                                                         "lambda_pl": 0.0}),
     Row("adversarial", "weighted KD + adversarial", {"teacher_weighting": "weighted", "lambda_cd": 0.0,
                                                      "lambda_pl": 0.0}),
     Row("full", "full objective", {}),
@@ -94,7 +98,6 @@ def with_cli_teachers(d, teachers: dict[str, str] | None, targets: str | None):
 
 def row_config(base, row: Row, seed: int, teachers: dict[str, str] | None = None, targets: str | None = None):
     """The TrainConfig of one ablation run."""
-    from facekd.config import as_sources
     from facekd.distill import DistillConfig
 
     cfg = copy.deepcopy(base)
@@ -103,20 +106,31 @@ def row_config(base, row: Row, seed: int, teachers: dict[str, str] | None = None
     if row.distill is None:
         cfg.distill = None
         cfg.data.description = ""  # the recipe's describes the distilled model: the card names the GT row's sources
-        srcs = as_sources(cfg.data.train)
-        if any(not s.labelled for s in srcs):  # ground truth cannot use faces without landmarks
-            cfg.data.train = [s for s in srcs if s.labelled]
-            if not cfg.data.train:
-                raise FacekdError("the gt row has no labelled training source left")
-        return cfg
+        return _labelled_only(cfg)
     d = copy.deepcopy(base.distill) if base.distill is not None else DistillConfig()
     for k, v in row.distill.items():
         setattr(d, k, copy.deepcopy(v))
     with_cli_teachers(d, teachers, targets)
+    if not d.needed_teachers():  # a row without a teacher (gt_cwd) trains on the gt row's data, from no cache
+        d.targets = None
+        cfg.data.description = ""
+        _labelled_only(cfg)
     errs = d.run_errors()
     if errs:
         raise FacekdError(f"row {row.name}: " + "; ".join(errs))
     cfg.distill = d
+    return cfg
+
+
+def _labelled_only(cfg):
+    """``cfg`` with its unlabelled training sources dropped (ground truth cannot use faces without landmarks)."""
+    from facekd.config import as_sources
+
+    srcs = as_sources(cfg.data.train)
+    if any(not s.labelled for s in srcs):
+        cfg.data.train = [s for s in srcs if s.labelled]
+        if not cfg.data.train:
+            raise FacekdError("a ground-truth row has no labelled training source left")
     return cfg
 
 

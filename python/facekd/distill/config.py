@@ -46,6 +46,10 @@ class DistillConfig:
     cd_taps: list[str] = field(default_factory=lambda: ["heatmaps"])
     cd_tau: float = 1.0  # CWD temperature on heatmap taps (standardised first, see facekd.losses.cwd)
     cd_feature_tau: float = 4.0  # CWD temperature on feature taps (raw, after the adapter)
+    # what L_CD pulls the student's heatmaps towards: "teacher" (cd_teacher's maps) or "ground_truth" (the codec's
+    # Gaussians of the labels, on labelled points only; no teacher): the control that separates what CWD's loss
+    # shape does from what the teacher's maps add (`facekd ablate` row gt_cwd)
+    cd_target: str = "teacher"
     # L_A,t: adversarial terms against a heatmap discriminator per teacher (L_A1, L_A2 for two teachers)
     lambda_akd: float = 0.005
     akd_teachers: list[str] = field(default_factory=list)  # teachers with a discriminator (empty: all)
@@ -131,6 +135,11 @@ class DistillConfig:
             errs.append(f"distill.teacher_weighting: 'weighted' or 'uniform', got {self.teacher_weighting!r}")
         if self.cd_kind not in ("cwd", "channel"):
             errs.append(f"distill.cd_kind: 'cwd' or 'channel', got {self.cd_kind!r}")
+        if self.cd_target not in ("teacher", "ground_truth"):
+            errs.append(f"distill.cd_target: 'teacher' or 'ground_truth', got {self.cd_target!r}")
+        elif self.cd_target == "ground_truth" and self.lambda_cd > 0 and any(t != "heatmaps" for t in self.cd_taps):
+            errs.append("distill.cd_taps: with cd_target ground_truth only the 'heatmaps' tap has a target (labels "
+                        "have no features)")
         if self.gan_mode not in ("lsgan", "hinge"):
             errs.append(f"distill.gan_mode: 'lsgan' or 'hinge', got {self.gan_mode!r}")
         for k in ("cd_tau", "cd_feature_tau", "weighting_tau", "disc_lr", "agreement_sigma"):
@@ -157,7 +166,7 @@ class DistillConfig:
         need: set[str] = set()
         if self.lambda_kd > 0 and self.alpha > 0:
             need |= set(self.kd_names)
-        if self.lambda_cd > 0 and self.cd_name:
+        if self.lambda_cd > 0 and self.cd_target == "teacher" and self.cd_name:
             need.add(self.cd_name)
         if self.lambda_akd > 0:
             need |= set(self.akd_names)

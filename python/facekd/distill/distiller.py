@@ -85,7 +85,8 @@ class Distiller(Task):
         self.cfg = cfg
         self.need = cfg.needed_teachers()
         if not cfg.teachers and not teachers and not cfg.targets and (
-                (cfg.lambda_kd > 0 and cfg.alpha > 0) or cfg.lambda_cd > 0 or cfg.lambda_akd > 0):
+                (cfg.lambda_kd > 0 and cfg.alpha > 0) or (cfg.lambda_cd > 0 and cfg.cd_target == "teacher")
+                or cfg.lambda_akd > 0):
             raise FacekdError("the distillation config needs teachers: set distill.teachers ({name: model}), pass "
                               "--teacher NAME=PATH, or give a targets cache (distill.targets)")
         if not cfg.targets:
@@ -146,7 +147,7 @@ class Distiller(Task):
             if tk["channels"] != k or tk["stride"] != s_taps["heatmaps"]["stride"]:
                 raise FacekdError(f"teacher {name} predicts {tk['channels']} heatmaps at stride {tk['stride']}, "
                                   f"the student {k} at stride {s_taps['heatmaps']['stride']}")
-        if cfg.lambda_cd > 0 and live:
+        if cfg.lambda_cd > 0 and live and cfg.cd_target == "teacher":
             t_taps = _taps(self.teachers[cfg.cd_name])
             for tap in cfg.cd_taps:
                 if tap not in s_taps or tap not in t_taps:
@@ -212,7 +213,8 @@ class Distiller(Task):
     def losses(self, batch: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
         cfg = self.cfg
         x = batch["image"]
-        need_feats = cfg.lambda_cd > 0 and any(t != "heatmaps" for t in cfg.cd_taps) and not cfg.targets
+        need_feats = (cfg.lambda_cd > 0 and cfg.cd_target == "teacher" and not cfg.targets
+                      and any(t != "heatmaps" for t in cfg.cd_taps))
         s_out = model(x, return_features=True) if need_feats else {"heatmaps": model(x)}
         s_hm = s_out["heatmaps"]
         t_out, t_w = self._teacher_maps(batch, x, need_feats)
@@ -231,7 +233,11 @@ class Distiller(Task):
             terms["kd"] = cfg.lambda_kd * kd["kd"]
         if cfg.lambda_pl > 0:
             terms["pl"] = cfg.lambda_pl * heatmap_mse(s_hm.float(), batch["pl_heatmap"], batch["pl_weight"])
-        if cfg.lambda_cd > 0:
+        if cfg.lambda_cd > 0 and cfg.cd_target == "ground_truth":  # the control: CWD's loss on the labels
+            labelled = (batch["weight"] > 0).float()
+            terms["cd"] = cfg.lambda_cd * channel_wise_distillation(s_hm, batch["heatmap"], tau=cfg.cd_tau,
+                                                                    normalize="standardize", weight=labelled)
+        elif cfg.lambda_cd > 0:
             cd = s_hm.new_zeros((), dtype=torch.float32)
             for tap in cfg.cd_taps:
                 s = s_out[tap]

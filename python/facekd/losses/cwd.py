@@ -30,8 +30,11 @@ def _standardize(x: Tensor, eps: float = 1e-6) -> Tensor:
 
 
 def channel_wise_distillation(student: Tensor, teacher: Tensor, tau: float = 4.0,
-                              normalize: str = "none") -> Tensor:
-    """L_CWD as defined in the module docstring. Teacher gradients are not propagated."""
+                              normalize: str = "none", weight: Tensor | None = None) -> Tensor:
+    """L_CWD as defined in the module docstring. Teacher gradients are not propagated.
+
+    ``weight`` [N, C] (optional) weights each channel's KL; the sum is then divided by the weights' sum instead of
+    N·C (channels of weight 0, e.g. unlabelled points of a label target, do not count)."""
     if student.shape != teacher.shape:
         raise ValueError(f"student/teacher shapes differ: {tuple(student.shape)} vs {tuple(teacher.shape)} "
                          "(adapt the student's channels and resize first)")
@@ -48,5 +51,10 @@ def channel_wise_distillation(student: Tensor, teacher: Tensor, tau: float = 4.0
         s, t = _standardize(s), _standardize(t)
     log_p_s = F.log_softmax(s / tau, dim=-1)
     log_p_t = F.log_softmax(t / tau, dim=-1)
-    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum()
-    return kl * (tau * tau) / (n * c)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)  # [N, C]
+    if weight is None:
+        return kl.sum() * (tau * tau) / (n * c)
+    if weight.shape != kl.shape:
+        raise ValueError(f"weight: expected shape {tuple(kl.shape)}, got {tuple(weight.shape)}")
+    w = weight.detach().float()
+    return (w * kl).sum() * (tau * tau) / w.sum().clamp_min(1.0)
