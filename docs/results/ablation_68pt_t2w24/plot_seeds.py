@@ -1,25 +1,17 @@
-"""Per-seed val NME of every row measured with the T2 + w24 targets (this folder: seed 0 of kd_multi, seed 1 of gt and
-kd_multi, seed 2 of every row; the balanced adversarial row, seeds 0-2) plus the session-8 gt seed 0 in ../ablation_68pt (same command and data).
+"""Per-seed val NME of every counted run of the light-student ablation with the T2 + w24 targets (runs.py gathers
+them from the sessions' reports).
 
     python docs/results/ablation_68pt_t2w24/plot_seeds.py
 """
-import json
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-here = Path(__file__).parent
-sources = [(here.parent / "ablation_68pt" / "ablation.json", {"gt"}), (here / "ablation.json", None),
-           (here / "kd_multi_seed0.json", None), (here / "seed2.json", {"gt", "pseudo", "kd_multi", "cwd"}),
-           (here / "adversarial_balanced.json", None)]  # seed2.json's adversarial run diverged: the balanced rerun
-runs = []
-for f, groups in sources:
-    if f.exists():
-        runs += [r for r in json.loads(f.read_text())["runs"] if groups is None or r["group"] in groups]
-labels = {"gt": "GT only", "pseudo": "GT +\npseudo-labels", "kd_multi": "+ KD,\nT2 + w24", "cwd": "KD + CWD",
+from runs import here, load
+
+runs = load()
+labels = {"gt": "GT only", "pseudo": "GT +\npseudo-labels", "kd_multi": "+ KD,\nT2 + w24", "cwd": "KD + CWD", "gt_cwd": "GT + CWD\non labels",
           "adversarial": "KD + adv.\n(balanced)", "full": "full"}
 rows = [g for g in labels if any(r["group"] == g for r in runs)]
 keys = [("nme", "mean val"), ("ytf68/nme", "ytf68/val"), ("helen_afw/nme", "helen_afw/val")]
@@ -40,6 +32,6 @@ for ax, (key, title) in zip(axes, keys):
     ax.set_title(title)
     ax.set_ylabel("NME (%)")
     ax.grid(axis="y", alpha=0.3)
-fig.suptitle("hrnet_slim_w16_d1 @96, 10 x 13,831 faces: per seed; black = row mean, dashed = GT-only mean\n(KD + adversarial: with the gradient balance (nineteenth session); without it, it diverged (5.83 %, not shown))")
+fig.suptitle("hrnet_slim_w16_d1 @96, 10 x 13,831 faces: per seed; black = row mean, dashed = GT-only mean\n(adversarial term with the gradient balance; without it, it diverged: 5.83 %, not shown)")
 fig.tight_layout()
 fig.savefig(here / "seeds.png", dpi=110)
