@@ -12,8 +12,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from facekd.distill import DistillConfig
+
 here = Path(__file__).parent
-LAMBDA, WARMUP, RAMP = 0.005, 500, 2000  # configs/ablate_68pt_unlabelled.yaml
+# the λ_AKD schedule of configs/ablate_68pt_unlabelled.yaml, as the distiller computes it
+SCHEDULE = DistillConfig(lambda_akd=0.005, akd_warmup_steps=500, akd_ramp_steps=2000)
 
 
 def read(name):
@@ -27,10 +30,6 @@ def finish(ax, title, xlabel, log=False):
     ax.set(title=title, xlabel=xlabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-
-
-def scheduled(step):
-    return 0.0 if step < WARMUP else LAMBDA * min(1.0, (step - WARMUP + 1) / RAMP)
 
 
 fig, (ax_v, ax_l, ax_d) = plt.subplots(1, 3, figsize=(15, 4.4))
@@ -59,7 +58,8 @@ bal = read("adversarial_balanced_seed0_train_log.csv")
 unb = read("adversarial_seed2_train_log.csv")
 if bal:
     steps = [int(r["step"]) for r in bal]
-    ax_l.plot(steps, [max(scheduled(s), 1e-7) for s in steps], color="k", ls=":", label="scheduled λ_AKD·ramp")
+    ax_l.plot(steps, [max(SCHEDULE.lambda_akd * SCHEDULE.akd_scale(s), 1e-7) for s in steps], color="k", ls=":",
+              label="scheduled λ_AKD·ramp")
     ax_l.plot(steps, [max(float(r["lam_w18"]), 1e-7) for r in bal], lw=1,
               label="weight used: min(λ·ramp, 0.1·‖∂L_KD/∂S‖/‖∂L_A/∂S‖)")
     finish(ax_l, "adversarial weight, balanced seed 0", "step", log=True)
