@@ -101,6 +101,11 @@ class DistillConfig:
         return self.cd_teacher or next(iter(self.teachers), "")
 
     @property
+    def cd_uses_teacher(self) -> bool:
+        """L_CD is on and pulls towards a teacher's maps (not the labels')."""
+        return self.lambda_cd > 0 and self.cd_target == "teacher"
+
+    @property
     def akd_names(self) -> list[str]:
         return list(self.akd_teachers) or list(self.teachers)
 
@@ -166,7 +171,7 @@ class DistillConfig:
         need: set[str] = set()
         if self.lambda_kd > 0 and self.alpha > 0:
             need |= set(self.kd_names)
-        if self.lambda_cd > 0 and self.cd_target == "teacher" and self.cd_name:
+        if self.cd_uses_teacher and self.cd_name:
             need.add(self.cd_name)
         if self.lambda_akd > 0:
             need |= set(self.akd_names)

@@ -85,8 +85,7 @@ class Distiller(Task):
         self.cfg = cfg
         self.need = cfg.needed_teachers()
         if not cfg.teachers and not teachers and not cfg.targets and (
-                (cfg.lambda_kd > 0 and cfg.alpha > 0) or (cfg.lambda_cd > 0 and cfg.cd_target == "teacher")
-                or cfg.lambda_akd > 0):
+                (cfg.lambda_kd > 0 and cfg.alpha > 0) or cfg.cd_uses_teacher or cfg.lambda_akd > 0):
             raise FacekdError("the distillation config needs teachers: set distill.teachers ({name: model}), pass "
                               "--teacher NAME=PATH, or give a targets cache (distill.targets)")
         if not cfg.targets:
@@ -147,7 +146,7 @@ class Distiller(Task):
             if tk["channels"] != k or tk["stride"] != s_taps["heatmaps"]["stride"]:
                 raise FacekdError(f"teacher {name} predicts {tk['channels']} heatmaps at stride {tk['stride']}, "
                                   f"the student {k} at stride {s_taps['heatmaps']['stride']}")
-        if cfg.lambda_cd > 0 and live and cfg.cd_target == "teacher":
+        if cfg.cd_uses_teacher and live:
             t_taps = _taps(self.teachers[cfg.cd_name])
             for tap in cfg.cd_taps:
                 if tap not in s_taps or tap not in t_taps:
@@ -213,8 +212,7 @@ class Distiller(Task):
     def losses(self, batch: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
         cfg = self.cfg
         x = batch["image"]
-        need_feats = (cfg.lambda_cd > 0 and cfg.cd_target == "teacher" and not cfg.targets
-                      and any(t != "heatmaps" for t in cfg.cd_taps))
+        need_feats = cfg.cd_uses_teacher and not cfg.targets and any(t != "heatmaps" for t in cfg.cd_taps)
         s_out = model(x, return_features=True) if need_feats else {"heatmaps": model(x)}
         s_hm = s_out["heatmaps"]
         t_out, t_w = self._teacher_maps(batch, x, need_feats)
